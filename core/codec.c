@@ -27,10 +27,10 @@ struct o7_codec {
     void *ud;
     unsigned char *out; /* CHUNK bytes */
 
-    z_stream z;         /* gzip, either way */
-    int z_ready;        /* z must be ended */
-    ZSTD_CStream *zc;   /* zstd encoder */
-    ZSTD_DStream *zd;   /* zstd decoder */
+    z_stream z;       /* gzip, either way */
+    int z_ready;      /* z must be ended */
+    ZSTD_CStream *zc; /* zstd encoder */
+    ZSTD_DStream *zd; /* zstd decoder */
 
     /* Decoder: the input so far ends exactly after a complete gzip member or
      * zstd frame, so the stream may end here. */
@@ -71,8 +71,7 @@ const char *o7_codec_suffix(o7_codec_kind kind)
 
 /* ---- construction ------------------------------------------------------ */
 
-static o7_rc codec_alloc(o7_codec_kind kind, int encode, o7_sink_fn sink, void *ud,
-                         o7_codec **out)
+static o7_rc codec_alloc(o7_codec_kind kind, int encode, o7_sink_fn sink, void *ud, o7_codec **out)
 {
     *out = NULL;
     if (kind != O7_CODEC_GZIP && kind != O7_CODEC_ZSTD)
@@ -188,8 +187,7 @@ static o7_rc emit(o7_codec *c, size_t n, o7_err *err)
     o7_rc rc = c->sink(c->ud, c->out, n);
     if (rc != O7_OK)
         return o7_fail(err, rc, "the %s %s stopped because its output was refused (%s)",
-                       o7_codec_name(c->kind), c->encode ? "encoder" : "decoder",
-                       o7_rc_str(rc));
+                       o7_codec_name(c->kind), c->encode ? "encoder" : "decoder", o7_rc_str(rc));
     return O7_OK;
 }
 
@@ -242,10 +240,8 @@ static o7_rc gzip_inflate(o7_codec *c, o7_err *err)
             if (c->z.avail_in == 0 && c->z.avail_out != 0)
                 return O7_OK;
             break;
-        case Z_BUF_ERROR:
-            return O7_OK; /* no progress possible: it needs more input */
-        case Z_MEM_ERROR:
-            return o7_fail(err, O7_ERR_NOMEM, "gzip decoder ran out of memory");
+        case Z_BUF_ERROR: return O7_OK; /* no progress possible: it needs more input */
+        case Z_MEM_ERROR: return o7_fail(err, O7_ERR_NOMEM, "gzip decoder ran out of memory");
         default:
             return o7_fail(err, O7_ERR_CORRUPT, "the gzip data is corrupt (%s)",
                            c->z.msg ? c->z.msg : "invalid data");
@@ -272,8 +268,7 @@ static o7_rc gzip_write(o7_codec *c, const void *data, size_t len, o7_err *err)
 
 /* ---- zstd ---------------------------------------------------------------- */
 
-static o7_rc zstd_compress(o7_codec *c, ZSTD_inBuffer *in, ZSTD_EndDirective mode,
-                           o7_err *err)
+static o7_rc zstd_compress(o7_codec *c, ZSTD_inBuffer *in, ZSTD_EndDirective mode, o7_err *err)
 {
     for (;;) {
         ZSTD_outBuffer out = {c->out, CHUNK, 0};
@@ -326,8 +321,7 @@ static o7_rc zstd_decompress(o7_codec *c, ZSTD_inBuffer *in, o7_err *err)
 static o7_rc zstd_write(o7_codec *c, const void *data, size_t len, o7_err *err)
 {
     ZSTD_inBuffer in = {data, len, 0};
-    return c->encode ? zstd_compress(c, &in, ZSTD_e_continue, err)
-                     : zstd_decompress(c, &in, err);
+    return c->encode ? zstd_compress(c, &in, ZSTD_e_continue, err) : zstd_decompress(c, &in, err);
 }
 
 /* ---- the stream ---------------------------------------------------------- */
@@ -347,8 +341,7 @@ o7_rc o7_codec_write(o7_codec *c, const void *data, size_t len, o7_err *err)
     o7_rc rc = check_usable(c, err);
     if (rc != O7_OK || len == 0)
         return rc;
-    rc = c->kind == O7_CODEC_GZIP ? gzip_write(c, data, len, err)
-                                  : zstd_write(c, data, len, err);
+    rc = c->kind == O7_CODEC_GZIP ? gzip_write(c, data, len, err) : zstd_write(c, data, len, err);
     c->failed = rc;
     return rc;
 }
@@ -358,8 +351,7 @@ static o7_rc decoder_finish(o7_codec *c, o7_err *err)
     /* An encoder always writes at least one member or frame, so an empty
      * stream is as cut short as one that stops half-way. */
     if (!c->at_boundary)
-        return o7_fail(err, O7_ERR_CORRUPT,
-                       "the %s data ends too early: the stream was cut short",
+        return o7_fail(err, O7_ERR_CORRUPT, "the %s data ends too early: the stream was cut short",
                        o7_codec_name(c->kind));
     return O7_OK;
 }

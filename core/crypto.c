@@ -157,15 +157,15 @@ static long b64_decode(const unsigned char *in, size_t len, unsigned char *out, 
 }
 
 /* The key is 32 raw bytes, or the base64 of them with trailing whitespace. */
-static o7_rc key_parse(const char *path, unsigned char *text, size_t len,
-                       unsigned char key[32], o7_err *err)
+static o7_rc key_parse(const char *path, unsigned char *text, size_t len, unsigned char key[32],
+                       o7_err *err)
 {
     if (len == KEY_LEN) {
         memcpy(key, text, KEY_LEN);
         return O7_OK;
     }
-    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' ||
-                       text[len - 1] == ' ' || text[len - 1] == '\t'))
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' ' ||
+                       text[len - 1] == '\t'))
         len--;
     unsigned char raw[KEY_FILE_MAX];
     long n = b64_decode(text, len, raw, sizeof raw);
@@ -176,23 +176,23 @@ static o7_rc key_parse(const char *path, unsigned char *text, size_t len,
         return O7_OK;
     return o7_fail(err, O7_ERR_CRYPTO,
                    "key file %s is not a key: it must hold exactly 32 bytes, raw or as "
-                   "base64 (44 characters)", path);
+                   "base64 (44 characters)",
+                   path);
 }
 
 static o7_rc key_read(const char *path, int fd, unsigned char key[32], o7_err *err)
 {
     struct stat sb;
     if (fstat(fd, &sb) != 0)
-        return o7_fail(err, O7_ERR_CRYPTO, "cannot check key file %s: %s", path,
-                       strerror(errno));
+        return o7_fail(err, O7_ERR_CRYPTO, "cannot check key file %s: %s", path, strerror(errno));
     if (!S_ISREG(sb.st_mode))
         return o7_fail(err, O7_ERR_CRYPTO, "key file %s is not a regular file", path);
     /* Group or other access means someone else may read or replace the key. */
     if (sb.st_mode & (S_IRWXG | S_IRWXO))
         return o7_fail(err, O7_ERR_CRYPTO,
                        "key file %s is open to group or others (mode %04o); make it "
-                       "readable by its owner only (chmod 600)", path,
-                       (unsigned)(sb.st_mode & 07777));
+                       "readable by its owner only (chmod 600)",
+                       path, (unsigned)(sb.st_mode & 07777));
 
     unsigned char text[KEY_FILE_MAX + 1];
     size_t len = 0;
@@ -212,7 +212,8 @@ static o7_rc key_read(const char *path, int fd, unsigned char key[32], o7_err *e
     o7_rc rc = len > KEY_FILE_MAX
                    ? o7_fail(err, O7_ERR_CRYPTO,
                              "key file %s is too large to be a key: it must hold exactly 32 "
-                             "bytes, raw or as base64", path)
+                             "bytes, raw or as base64",
+                             path)
                    : key_parse(path, text, len, key, err);
     o7_wipe(text, sizeof text);
     return rc;
@@ -236,8 +237,8 @@ static o7_rc key_make_parents(const char *path, o7_err *err)
                 rc = o7_fail(err, O7_ERR_CRYPTO, "cannot set the mode of folder %s: %s", dir,
                              strerror(errno));
         } else if (errno != EEXIST) {
-            rc = o7_fail(err, O7_ERR_CRYPTO, "cannot create folder %s for the key file: %s",
-                         dir, strerror(errno));
+            rc = o7_fail(err, O7_ERR_CRYPTO, "cannot create folder %s for the key file: %s", dir,
+                         strerror(errno));
         }
         dir[i] = '/';
     }
@@ -259,38 +260,80 @@ static o7_rc key_write_all(int fd, const unsigned char *p, size_t len)
     return O7_OK;
 }
 
-/* Makes a fresh key file. Returns O7_ERR_BUSY (without a sentence) when the
- * file appeared meanwhile, so the caller reads that one instead. */
+/* Writes 32 fresh random bytes into a new file at tmp (mode 0600). */
+static o7_rc key_write_new(const char *path, const char *tmp, unsigned char fresh[32], o7_err *err)
+{
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return o7_fail(err, O7_ERR_CRYPTO, "cannot create key file %s: %s", path, strerror(errno));
+    o7_rc rc = o7_random(fresh, KEY_LEN);
+    if (rc != O7_OK) {
+        o7_fail(err, rc, "no random bytes for a new key file %s", path);
+    } else if (fchmod(fd, 0600) != 0 || key_write_all(fd, fresh, KEY_LEN) != O7_OK ||
+               fsync(fd) != 0) {
+        rc = o7_fail(err, O7_ERR_CRYPTO, "cannot write key file %s: %s", path, strerror(errno));
+    }
+    if (close(fd) != 0 && rc == O7_OK)
+        rc = o7_fail(err, O7_ERR_CRYPTO, "cannot write key file %s: %s", path, strerror(errno));
+    return rc;
+}
+
+/* Syncs the folder holding path, so a new name in it survives a crash. */
+static o7_rc key_sync_folder(const char *path, o7_err *err)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[PATH_MAX];
+    if (slash == NULL)
+        snprintf(dir, sizeof dir, ".");
+    else
+        snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int ok = fd >= 0 && fsync(fd) == 0;
+    int saved = errno;
+    if (fd >= 0)
+        close(fd);
+    if (!ok)
+        return o7_fail(err, O7_ERR_CRYPTO, "cannot sync folder %s of the key file: %s", dir,
+                       strerror(saved));
+    return O7_OK;
+}
+
+/* Makes a fresh key file. It is written under a temporary name and linked
+ * into place, so nobody ever reads half a key, and two o7 starting at once
+ * agree on one key. Returns O7_ERR_BUSY (without a sentence) when another
+ * process made the file first, so the caller reads that one instead. */
 static o7_rc key_create(const char *path, unsigned char key[32], o7_err *err)
 {
     o7_rc rc = key_make_parents(path, err);
     if (rc != O7_OK)
         return rc;
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0 && errno == EEXIST)
-        return O7_ERR_BUSY;
-    if (fd < 0)
-        return o7_fail(err, O7_ERR_CRYPTO, "cannot create key file %s: %s", path,
-                       strerror(errno));
+    unsigned char rnd[8];
+    char hex[17], tmp[PATH_MAX];
+    if (o7_random(rnd, sizeof rnd) != O7_OK)
+        return o7_fail(err, O7_ERR_CRYPTO, "no random bytes for a new key file %s", path);
+    o7_hex(rnd, sizeof rnd, hex);
+    int n = snprintf(tmp, sizeof tmp, "%s.tmp-%s", path, hex);
+    if (n < 0 || (size_t)n >= sizeof tmp)
+        return o7_fail(err, O7_ERR_CRYPTO, "key file path %s is too long", path);
 
     unsigned char fresh[KEY_LEN];
-    rc = o7_random(fresh, sizeof fresh);
-    if (rc != O7_OK) {
-        o7_fail(err, rc, "no random bytes for a new key file %s", path);
-    } else if (fchmod(fd, 0600) != 0 || key_write_all(fd, fresh, sizeof fresh) != O7_OK ||
-               fsync(fd) != 0) {
-        rc = o7_fail(err, O7_ERR_CRYPTO, "cannot write key file %s: %s", path,
-                     strerror(errno));
+    rc = key_write_new(path, tmp, fresh, err);
+    if (rc == O7_OK && link(tmp, path) != 0) {
+        if (errno == EEXIST)
+            rc = O7_ERR_BUSY;
+        else
+            rc =
+                o7_fail(err, O7_ERR_CRYPTO, "cannot create key file %s: %s", path, strerror(errno));
     }
-    if (close(fd) != 0 && rc == O7_OK)
-        rc = o7_fail(err, O7_ERR_CRYPTO, "cannot write key file %s: %s", path,
-                     strerror(errno));
+    unlink(tmp);
+    if (rc == O7_OK)
+        rc = key_sync_folder(path, err);
     if (rc == O7_OK) {
         memcpy(key, fresh, KEY_LEN);
-        o7_warn("crypto", "created a new key file %s; keep a copy: without it the saved "
-                "store tokens cannot be opened", path);
-    } else {
-        unlink(path); /* half a key is worse than none */
+        o7_warn("crypto",
+                "created a new key file %s; keep a copy: without it the saved "
+                "store tokens cannot be opened",
+                path);
     }
     o7_wipe(fresh, sizeof fresh);
     return rc;
@@ -321,8 +364,7 @@ o7_rc o7_key_load(const char *path, unsigned char key[32], o7_err *err)
 
 /* The version byte is authenticated too, so a future format cannot be passed
  * off as this one. */
-static int gcm_aad(EVP_CIPHER_CTX *ctx, const unsigned char *version, const char *aad,
-                   int decrypt)
+static int gcm_aad(EVP_CIPHER_CTX *ctx, const unsigned char *version, const char *aad, int decrypt)
 {
     int n;
     int (*update)(EVP_CIPHER_CTX *, unsigned char *, int *, const unsigned char *, int) =
@@ -357,8 +399,7 @@ o7_rc o7_seal(const unsigned char key[32], const void *plain, size_t len, const 
      * chance of a repeat stays far below any concern. */
     int ok = o7_random(nonce, NONCE_LEN) == O7_OK &&
              EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, nonce) == 1 &&
-             gcm_aad(ctx, buf, aad, 0) &&
-             EVP_EncryptUpdate(ctx, ct, &n, plain, (int)len) == 1 &&
+             gcm_aad(ctx, buf, aad, 0) && EVP_EncryptUpdate(ctx, ct, &n, plain, (int)len) == 1 &&
              EVP_EncryptFinal_ex(ctx, ct + n, &fin) == 1 &&
              EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG_LEN, tag) == 1;
     EVP_CIPHER_CTX_free(ctx);

@@ -69,15 +69,13 @@ static o7_rc check_key(const char *key, o7_err *err)
                        KEY_MAX);
     if (key[0] == '/')
         return o7_fail(err, O7_ERR_STORAGE,
-                       "object key %s must be relative to the storage root, not absolute",
-                       key);
+                       "object key %s must be relative to the storage root, not absolute", key);
     const char *seg = key;
     while (seg <= key + len) {
         const char *end = strchr(seg, '/');
         size_t n = end ? (size_t)(end - seg) : strlen(seg);
         if (n == 0)
-            return o7_fail(err, O7_ERR_STORAGE, "object key %s has an empty path segment",
-                           key);
+            return o7_fail(err, O7_ERR_STORAGE, "object key %s has an empty path segment", key);
         if ((n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))
             return o7_fail(err, O7_ERR_STORAGE,
                            "object key %s must not contain \".\" or \"..\" segments", key);
@@ -200,8 +198,7 @@ static o7_rc file_open(const o7_conf *conf, o7_storage **out, o7_err *err)
         len--;
     if (len == 1)
         return o7_fail(err, O7_ERR_CONFIG,
-                       "storage url %s names the file system root; use a folder of its own",
-                       url);
+                       "storage url %s names the file system root; use a folder of its own", url);
 
     file_storage *fs = calloc(1, sizeof *fs);
     if (fs == NULL || (fs->root = dup_prefix(path, len)) == NULL) {
@@ -274,8 +271,7 @@ static o7_rc writer_create(file_writer *w, o7_err *err)
                        w->tmp_path);
     /* The mode passed to open went through the umask; set the one we mean. */
     if (fchmod(w->fd, 0600) != 0) {
-        o7_fail(err, O7_ERR_STORAGE, "cannot set the mode of %s: %s", w->tmp_path,
-                strerror(errno));
+        o7_fail(err, O7_ERR_STORAGE, "cannot set the mode of %s: %s", w->tmp_path, strerror(errno));
         unlink(w->tmp_path);
         return O7_ERR_STORAGE;
     }
@@ -337,8 +333,7 @@ static o7_rc file_commit(o7_writer *ow, o7_err *err)
     int fd = w->fd;
     w->fd = -1;
     if (close(fd) != 0 && rc == O7_OK)
-        rc = o7_fail(err, O7_ERR_STORAGE, "cannot write %s: %s", w->final_path,
-                     strerror(errno));
+        rc = o7_fail(err, O7_ERR_STORAGE, "cannot write %s: %s", w->final_path, strerror(errno));
     if (rc == O7_OK && rename(w->tmp_path, w->final_path) != 0)
         rc = o7_fail(err, O7_ERR_STORAGE, "cannot move %s into place: %s", w->final_path,
                      strerror(errno));
@@ -406,8 +401,8 @@ static o7_rc file_get(o7_storage *st, const char *key, o7_sink_fn sink, void *ud
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            rc = o7_fail(err, O7_ERR_STORAGE, "cannot read object %s in %s: %s", key,
-                         st->describe, strerror(errno));
+            rc = o7_fail(err, O7_ERR_STORAGE, "cannot read object %s in %s: %s", key, st->describe,
+                         strerror(errno));
             break;
         }
         if (n == 0)
@@ -457,7 +452,7 @@ typedef struct walk {
     size_t prefix_len;
     o7_list_fn fn; /* list: called per object */
     void *ud;
-    int gc;        /* gc: remove temporaries older than cutoff */
+    int gc; /* gc: remove temporaries older than cutoff */
     time_t cutoff;
     long removed;
     o7_err *err;
@@ -531,8 +526,8 @@ static o7_rc read_entries(walk *wk, DIR *d, const char *rel, entry **out, size_t
             n++;
     }
     if (rc == O7_OK && errno != 0)
-        rc = o7_fail(wk->err, O7_ERR_STORAGE, "cannot read folder %s/%s: %s", wk->fs->root,
-                     rel, strerror(errno));
+        rc = o7_fail(wk->err, O7_ERR_STORAGE, "cannot read folder %s/%s: %s", wk->fs->root, rel,
+                     strerror(errno));
     if (rc != O7_OK) {
         entries_free(v, n);
         return rc;

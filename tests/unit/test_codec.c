@@ -95,8 +95,8 @@ static unsigned char *random_bytes(size_t n)
 /* Text that compresses well but not trivially: NDJSON-like records. */
 static char *text_bytes(size_t n)
 {
-    static const char *words[] = {"product", "order", "customer", "\"sku\":", "price",
-                                  "{\"id\":", "}\n", "inventory", "true", "null"};
+    static const char *words[] = {"product",  "order", "customer",  "\"sku\":", "price",
+                                  "{\"id\":", "}\n",   "inventory", "true",     "null"};
     char *p = malloc(n + 1);
     size_t off = 0;
     while (p && off < n) {
@@ -285,8 +285,7 @@ TEST(truncated_fails)
     for (int k = 0; k < 2; k++) {
         o7_buf z = O7_BUF_INIT;
         CHECK_INT(encode(kinds[k], data, n, &z), O7_OK);
-        size_t cuts[] = {0, 1, 2, 5, 10, 18, z.len / 3, z.len / 2, z.len - 9, z.len - 4,
-                         z.len - 1};
+        size_t cuts[] = {0, 1, 2, 5, 10, 18, z.len / 3, z.len / 2, z.len - 9, z.len - 4, z.len - 1};
         for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
             o7_buf back = O7_BUF_INIT;
             o7_err err = {0};

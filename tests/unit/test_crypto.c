@@ -3,6 +3,7 @@
 #include "check.h"
 #include "crypto.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,19 @@ static mode_t mode_of(const char *path)
 {
     struct stat sb;
     return stat(path, &sb) == 0 ? sb.st_mode & 07777 : (mode_t)-1;
+}
+
+static int entries_in(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return -1;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+    closedir(d);
+    return n;
 }
 
 /* ---- hashing ------------------------------------------------------------- */
@@ -200,6 +214,7 @@ TEST(key_created_and_read_back)
 
     struct stat sb;
     CHECK(stat(path, &sb) == 0 && sb.st_size == 32);
+    CHECK_INT(entries_in(dir), 1); /* no temporary file left beside it */
     CHECK_INT(o7_key_load(path, k2, &err), O7_OK);
     CHECK_MEM(k1, 32, k2, 32);
 
@@ -275,11 +290,11 @@ TEST(key_wrong_size_refused)
         const char *text;
         size_t len;
     } bad[] = {
-        {"0123456789012345678901234567890", 31},                    /* raw, short */
-        {"012345678901234567890123456789012", 33},                  /* raw, long */
-        {"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg==", 44},       /* base64 of 31 */
-        {"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gIQ==", 48},   /* base64 of 34 */
-        {"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd!h8=", 44},       /* not base64 */
+        {"0123456789012345678901234567890", 31},                  /* raw, short */
+        {"012345678901234567890123456789012", 33},                /* raw, long */
+        {"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg==", 44},     /* base64 of 31 */
+        {"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gIQ==", 48}, /* base64 of 34 */
+        {"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd!h8=", 44},     /* not base64 */
         {"", 0},
     };
     char path[128];

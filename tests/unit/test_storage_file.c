@@ -214,7 +214,7 @@ TEST(write_commit_get)
 
     CHECK_INT(get(f.st, key, &s), O7_OK);
     CHECK_MEM(s.buf.data, s.buf.len, data, n);
-    CHECK(s.calls >= 5);                  /* streamed, not in one piece */
+    CHECK(s.calls >= 5); /* streamed, not in one piece */
     CHECK(s.biggest <= 64 * 1024);
     o7_buf_free(&s.buf);
 
@@ -312,8 +312,8 @@ TEST(list_prefix_order_and_temporaries)
 
     /* Written out of order; "b1-old" and "b1/..." test that folders sort as
      * "name/" ('-' sorts before '/'). */
-    const char *keys[] = {"s1/b10/x", "s1/b1/products", "top", "s2/z", "s1/b1-old/y",
-                          "s1/b1/orders", "s1/b1!"};
+    const char *keys[] = {"s1/b10/x",    "s1/b1/products", "top",   "s2/z",
+                          "s1/b1-old/y", "s1/b1/orders",   "s1/b1!"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         CHECK_INT(put(f.st, keys[i], keys[i], strlen(keys[i])), O7_OK);
 
@@ -412,8 +412,8 @@ TEST(bad_keys_refused)
         CHECK(0);
         return;
     }
-    const char *bad[] = {"", "/etc/passwd", "a/../b", "..", "../x", "./a", "a/.", "a//b", "a/",
-                         "s/.products.tmp-00ff"};
+    const char *bad[] = {"",    "/etc/passwd", "a/../b", "..", "../x",
+                         "./a", "a/.",         "a//b",   "a/", "s/.products.tmp-00ff"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         o7_writer *w = NULL;
         o7_object_info info;
