@@ -1,8 +1,76 @@
-/* main.c - the o7 command line (being built). */
-#include <stdio.h>
+/* main.c - the o7 command line: parses arguments, opens what a command
+ * needs, runs it, prints the result for people or (--json) for scripts.
+ *
+ * Exit codes: 0 success, 1 the operation failed, 2 bad usage or
+ * configuration. With --json, standard output holds exactly one JSON object;
+ * logs and progress go to standard error. */
+#include "catalog.h"
+#include "cli.h"
+#include "conf.h"
+#include "log.h"
 
-int main(void)
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f)
 {
-    fprintf(stderr, "o7: not built yet\n");
-    return 2;
+    fputs("usage: o7 [-c FILE] [-v|-q] COMMAND [ARGS]\n"
+          "\n"
+          "Back up and restore BigCommerce stores.\n"
+          "\n"
+          "commands:\n"
+          "  store add HASH          register a store; reads its API token from standard input\n"
+          "  store list              the registered stores\n"
+          "  store remove HASH       forget a store's token (its backups stay)\n"
+          "  backup HASH             back a store up now\n"
+          "  backups HASH            list a store's backups\n"
+          "  verify BACKUP_ID        read a backup back and check every object\n"
+          "  url BACKUP_ID NAME      a download link for one object of a backup\n"
+          "  delete BACKUP_ID        delete a backup\n"
+          "  plugins                 the plugins found and any that failed to load\n"
+          "  catalog rebuild         re-create the backup list from storage\n"
+          "  audit [HASH]            the audit log\n"
+          "  gc                      remove unfinished uploads and folders\n"
+          "\n"
+          "options:\n"
+          "  -c FILE                 configuration file (default ./o7.conf)\n"
+          "  -v, -q                  more or less logging\n"
+          "  --help                  help; also after any command\n"
+          "\n"
+          "See docs/CLI.md for every command, its JSON and its exit codes.\n",
+          f);
+}
+
+int main(int argc, char **argv)
+{
+    const char *conf_path = "o7.conf";
+    int verbosity = 0;
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+            conf_path = argv[++i];
+        } else if (strncmp(argv[i], "--config=", 9) == 0) {
+            conf_path = argv[i] + 9;
+        } else if (strcmp(argv[i], "-v") == 0) {
+            verbosity++;
+        } else if (strcmp(argv[i], "-q") == 0) {
+            verbosity--;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("o7 %s\n", O7_VERSION);
+            return 0;
+        } else {
+            fprintf(stderr, "o7: unknown option %s\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (i >= argc) {
+        usage(stderr);
+        return 2;
+    }
+    return o7_cli_dispatch(conf_path, verbosity, argc - i, argv + i);
 }
