@@ -1350,7 +1350,7 @@ static o7_rc s3_write(o7_writer *wr, const void *data, size_t len, o7_err *err)
 
 /* HEAD after the write: the object is there with the size (and, for a
  * single PUT, the ETag) we sent. */
-static o7_rc confirm(s3_writer *w, const char *md5, o7_err *err)
+static o7_rc confirm_head(s3_writer *w, const char *md5, o7_err *err)
 {
     o7_object_info info;
     s3_req r = {0};
@@ -1367,6 +1367,21 @@ static o7_rc confirm(s3_writer *w, const char *md5, o7_err *err)
                        w->s->base.describe, (unsigned long long)info.size, info.etag,
                        (unsigned long long)w->bytes);
     return O7_OK;
+}
+
+/* A commit that cannot be confirmed is a failed commit: take the object
+ * away again (best effort), so a failure never leaves it visible. */
+static o7_rc confirm(s3_writer *w, const char *md5, o7_err *err)
+{
+    o7_rc rc = confirm_head(w, md5, err);
+    if (rc != O7_OK) {
+        s3_req r = {.method = "DELETE", .key = w->full};
+        o7_err ignored = {0};
+        if (perform(w->s, &r, "delete", &ignored) == O7_OK)
+            o7_warn(SUB, "removed %s again: its commit could not be confirmed", w->key);
+        req_free(&r);
+    }
+    return rc;
 }
 
 static o7_rc put_single(s3_writer *w, o7_err *err)
