@@ -631,8 +631,13 @@ static void take_record(stream *s, int attempt, const char *raw, size_t len)
     }
     s->pending++;
     s->r->pending_total++;
-    pr->waiting = (int)pr->nspecs;
+    /* One extra count held while the calls start, so the record cannot
+     * complete before the last one is queued. */
+    pr->waiting = 1;
     for (size_t i = 0; i < pr->nspecs; i++) {
+        if (pr->specs[i].empty)
+            continue;
+        pr->waiting++;
         child *c = calloc(1, sizeof *c);
         if (c == NULL) {
             stream_fail(s, "out of memory");
@@ -645,6 +650,8 @@ static void take_record(stream *s, int attempt, const char *raw, size_t len)
         c->page = 1;
         child_get(c);
     }
+    if (--pr->waiting == 0)
+        pending_done(pr);
 }
 
 /* ---- scans ----------------------------------------------------------------- */
@@ -1082,6 +1089,22 @@ static int safe_name(const char *s)
     return 1;
 }
 
+/* Whether url occurs in the API's answer, as written or with '/' escaped. */
+static int handed_back(const o7_buf *body, const char *url)
+{
+    if (body->len == 0)
+        return 0;
+    if (strstr(body->data, url))
+        return 1;
+    o7_buf esc = O7_BUF_INIT;
+    for (const char *p = url; *p; p++)
+        if (*p == '/' ? o7_buf_puts(&esc, "\\/") : o7_buf_putc(&esc, *p))
+            break;
+    int found = esc.data && strstr(body->data, esc.data) != NULL;
+    o7_buf_free(&esc);
+    return found;
+}
+
 static void start_attach(fetch_task *t, const o7_fetch_request *q)
 {
     stream *s = t->s;
@@ -1093,7 +1116,7 @@ static void start_attach(fetch_task *t, const o7_fetch_request *q)
         fetch_end(t);
         return;
     }
-    if (t->last_body.len == 0 || strstr(t->last_body.data, q->b) == NULL ||
+    if (!handed_back(&t->last_body, q->b) ||
         (strncmp(q->b, "https://", 8) != 0 && strncmp(q->b, "http://127.", 11) != 0)) {
         stream_fail(s, "plugin %s: attach() accepts only a download link from the API's last "
                     "answer", s->p->type);
@@ -1257,9 +1280,12 @@ static void show_progress(run *r, int force)
             return;
         for (size_t i = 0; i < r->nstreams; i++) {
             stream *s = &r->streams[i];
-            if (!s->done && s->res->records > 0)
-                o7_info("engine", "%s: %lld records so far%s", s->p->type,
-                        (long long)s->res->records, s->total_hint > 0 ? " (of about " : "");
+            if (!s->done && s->res->records > 0 && s->total_hint > 0)
+                o7_info("engine", "%s: %lld records so far, of about %lld", s->p->type,
+                        (long long)s->res->records, (long long)s->total_hint);
+            else if (!s->done && s->res->records > 0)
+                o7_info("engine", "%s: %lld records so far", s->p->type,
+                        (long long)s->res->records);
         }
         return;
     }

@@ -6,6 +6,7 @@
  * plugin's name, the hook and a traceback. */
 #include "plugin.h"
 #include "buf.h"
+#include "json.h"
 #include "embedded.h"
 #include "log.h"
 
@@ -116,9 +117,46 @@ static int api_read_plugin_file(lua_State *L)
     return 1;
 }
 
+/* o7.records(body): the raw text of each record of a page (v3 `data` or a
+ * v2 bare array), so a plugin can emit records without re-encoding them
+ * (cjson would turn [] into {} and round numbers). */
+static int api_records(lua_State *L)
+{
+    size_t len;
+    const char *body = luaL_checklstring(L, 1, &len);
+    o7_json_span doc, recs;
+    o7_err e = {0};
+    if (len == 0) {
+        lua_newtable(L);
+        return 1;
+    }
+    if (o7_json_parse(body, len, &doc, &e) != O7_OK)
+        return luaL_error(L, "o7.records: %s", e.msg);
+    if (doc.kind == O7_JSON_OBJECT) {
+        if (o7_json_get(&doc, "data", &recs) != O7_OK)
+            return luaL_error(L, "o7.records: the page has no data member");
+    } else {
+        recs = doc;
+    }
+    if (recs.kind != O7_JSON_ARRAY)
+        return luaL_error(L, "o7.records: the records are not an array");
+    lua_newtable(L);                       /* [t] */
+    o7_json_iter it;
+    o7_json_span k, v;
+    int i = 0;
+    o7_json_iter_init(&it, &recs);
+    while (o7_json_next(&it, &k, &v)) {
+        lua_pushlstring(L, v.p, v.len);    /* [t, raw] */
+        lua_rawseti(L, -2, ++i);           /* [t] */
+    }
+    return 1;
+}
+
 static void push_api(lua_State *L)
 {
     lua_newtable(L);
+    lua_pushcfunction(L, api_records);
+    lua_setfield(L, -2, "records");
     lua_pushcfunction(L, api_log);
     lua_setfield(L, -2, "log");
     lua_pushcfunction(L, api_read_plugin_file);
@@ -504,6 +542,7 @@ o7_rc o7_plugin_children(o7_plugins *ps, const o7_plugin *p, const char *raw, si
         specs[i].v2 = api && strcmp(api, "v2") == 0;
         free(api);
         specs[i].limit = field_int(L, s, "limit");
+        specs[i].empty = field_bool(L, s, "empty");
         read_query(L, s, "query", &specs[i].query, &specs[i].nquery);
         lua_pop(L, 1);                               /* [host, specs] */
     }
@@ -534,7 +573,7 @@ o7_rc o7_fetch_start(o7_plugins *ps, const o7_plugin *p, o7_fetch **out, o7_err 
     lua_rawgeti(L, LUA_REGISTRYINDEX, ps->host_ref); /* [host] */
     lua_getfield(L, -1, "start_fetch");              /* [host, start] */
     lua_rawgeti(L, LUA_REGISTRYINDEX, p->ref);       /* [host, start, desc] */
-    lua_pushcfunction(L, api_log);                   /* [host, start, desc, log] */
+    push_api(L);                                     /* [host, start, desc, api] */
     o7_rc rc = call(L, p->type, "fetch", 2, 1, err);
     if (rc != O7_OK) {
         lua_pop(L, 1);

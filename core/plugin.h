@@ -65,6 +65,7 @@ typedef struct o7_plugins {
 typedef struct o7_child_spec {
     char *member, *path;
     int v2, limit;
+    int empty; /* known empty: set member to [] without a call */
     o7_query_param *query;
     size_t nquery;
 } o7_child_spec;

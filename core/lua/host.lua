@@ -175,20 +175,24 @@ function host.load(dir, relpath, source, api)
     return d
 end
 
--- Child calls for one record. Each spec: { member, path, api, limit, query }.
--- Returns a list of normalised specs (possibly empty).
+-- Child calls for one record. Each spec: { member, path, api, limit, query }
+-- or { member, empty = true } when the record shows there is nothing to
+-- fetch: the member is then set to [] without a call, so every record has
+-- the same shape. Returns a list of normalised specs (possibly empty).
 function host.children(d, raw)
     local rec = cjson.decode(raw)
     local specs = d.plugin.children(rec) or {}
     local out = {}
     for i, s in ipairs(specs) do
-        if type(s) ~= "table" or type(s.member) ~= "string" or type(s.path) ~= "string" then
-            error(("children()[%d] needs member and path strings"):format(i), 0)
+        if type(s) ~= "table" or type(s.member) ~= "string" or
+            (type(s.path) ~= "string" and s.empty ~= true) then
+            error(("children()[%d] needs member and path strings (or empty = true)"):format(i), 0)
         end
         local api = s.api or (d.list and d.list.api) or "v3"
         if not APIS[api] then error(("children()[%d].api must be v2 or v3"):format(i), 0) end
         out[#out + 1] = {
-            member = s.member, path = s.path, api = api, limit = s.limit or 250,
+            member = s.member, path = s.path or "", api = api, limit = s.limit or 250,
+            empty = s.empty == true,
             query = check_query(s.query, ("children()[%d].query"):format(i)),
         }
     end
@@ -203,7 +207,9 @@ end
 --   sleep(ms)           -> nothing
 --   emit(raw_json)      -> true               (one record, bytes kept)
 --   attach(name, url)   -> object | nil, err  (a download link the API gave)
-local function fetch_api(log)
+-- and, without yielding: log(level, msg), records(body) -> raw record
+-- strings of a page, json (cjson, for reading).
+local function fetch_api(o7)
     local y = coroutine.yield
     return {
         get = function(path, query) return y("get", path, query) end,
@@ -211,13 +217,14 @@ local function fetch_api(log)
         sleep = function(ms) return y("sleep", ms) end,
         emit = function(raw) return y("emit", raw) end,
         attach = function(name, url) return y("attach", name, url) end,
-        log = log,
+        log = o7.log,
+        records = o7.records,
         json = cjson,
     }
 end
 
-function host.start_fetch(d, log)
-    local api = fetch_api(log)
+function host.start_fetch(d, o7)
+    local api = fetch_api(o7)
     return coroutine.create(function() return d.plugin.fetch(api) end)
 end
 

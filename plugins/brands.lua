@@ -1,0 +1,20 @@
+-- brands: 250 per page, read by id ranges side by side.
+return {
+    contract = 1,
+    type = "brands",
+    version = "1.0.0",
+    scope = "store_v2_products_read_only",
+    natural_key = { "name" },
+    list = {
+        api = "v3",
+        path = "/catalog/brands",
+        paging = "keyset",
+        limit = 250,
+        query = { sort = "id", direction = "asc" },
+        keyset = {
+            after = "id:greater",
+            upto = "id:max",
+            newest = { sort = "id", direction = "desc" },
+        },
+    },
+}
