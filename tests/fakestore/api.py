@@ -194,7 +194,8 @@ def v3_list(req, ids, fetch, render, maximum=250, cap=None):
     page, limit = page_limit(req, maximum)
     per = min(limit, cap) if cap else limit
     chosen = ids[(page - 1) * per:page * per]
-    items = [render(fetch(i)) for i in chosen]
+    # a record deleted by a concurrent mutation since ids were taken is skipped
+    items = [render(r) for r in map(fetch, chosen) if r is not None]
     meta = pagination(req, len(ids), page, per)
     meta["count"] = len(items)
     return json_resp(200, {"data": items, "meta": {"pagination": meta}})
@@ -424,7 +425,8 @@ def get_orders(store, req, m):
     chosen = ids[(page - 1) * limit:page * limit]
     if not chosen:
         return Resp(204)
-    return json_resp(200, [render_order(store, table.get(i)) for i in chosen])
+    return json_resp(200, [render_order(store, r) for r in map(table.get, chosen)
+                           if r is not None])
 
 
 def get_orders_count(store, req, m):
@@ -490,7 +492,7 @@ def v2_table(rtype, filters=()):
         chosen = ids[(page - 1) * limit:page * limit]
         if not chosen:
             return Resp(204)
-        return json_resp(200, [table.get(i) for i in chosen])
+        return json_resp(200, [r for r in map(table.get, chosen) if r is not None])
 
     def count(store, req, m):
         return json_resp(200, {"count": len(filtered(store, req)[1])})
