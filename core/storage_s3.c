@@ -729,6 +729,26 @@ static o7_rc perform(s3_store *s, s3_req *r, const char *what, o7_err *err)
     }
 }
 
+/* The key rules of storage.h: no empty key, no leading '/', no empty,
+ * "." or ".." part. S3 itself would take them, but o7 never makes such
+ * keys, so one is a bug to report, not to store. */
+static o7_rc check_key(const s3_store *s, const char *key, o7_err *err)
+{
+    const char *part = key;
+    int bad = !key || !*key;
+    while (!bad) {
+        size_t n = strcspn(part, "/");
+        bad = n == 0 || (n == 1 && part[0] == '.') || (n == 2 && !strncmp(part, "..", 2));
+        if (!part[n])
+            break;
+        part += n + 1;
+    }
+    if (bad)
+        return o7_fail(err, O7_ERR_STORAGE, "key \"%s\" is not a valid object key for %s",
+                       key ? key : "", s->base.describe);
+    return O7_OK;
+}
+
 static char *full_key(const s3_store *s, const char *key)
 {
     size_t a = strlen(s->prefix), b = strlen(key);
@@ -757,6 +777,8 @@ static o7_rc s3_get(o7_storage *st, const char *key, o7_sink_fn sink, void *ud, 
 {
     s3_store *s = (s3_store *)st;
     s3_req r = {.method = "GET", .sink = sink, .ud = ud};
+    if (check_key(s, key, err) != O7_OK)
+        return O7_ERR_STORAGE;
     char *k = full_key(s, key);
     if (!k)
         return O7_ERR_NOMEM;
@@ -791,6 +813,8 @@ static o7_rc s3_head(o7_storage *st, const char *key, o7_object_info *info, o7_e
 {
     s3_store *s = (s3_store *)st;
     s3_req r = {0};
+    if (check_key(s, key, err) != O7_OK)
+        return O7_ERR_STORAGE;
     char *k = full_key(s, key);
     if (!k)
         return O7_ERR_NOMEM;
@@ -807,6 +831,8 @@ static o7_rc s3_del(o7_storage *st, const char *key, o7_err *err)
 {
     s3_store *s = (s3_store *)st;
     s3_req r = {.method = "DELETE"};
+    if (check_key(s, key, err) != O7_OK)
+        return O7_ERR_STORAGE;
     char *k = full_key(s, key);
     if (!k)
         return O7_ERR_NOMEM;
@@ -828,6 +854,8 @@ static o7_rc s3_presign(o7_storage *st, const char *key, int ttl, char **url, o7
         return o7_fail(err, O7_ERR_USAGE,
                        "a pre-signed link lives 1 to %d seconds (7 days), not %d", MAX_TTL,
                        ttl);
+    if (check_key(s, key, err) != O7_OK)
+        return O7_ERR_STORAGE;
     o7_buf path = O7_BUF_INIT, host = O7_BUF_INIT, out = O7_BUF_INIT;
     o7_sigv4_result res = {0};
     char *k = full_key(s, key);
@@ -1065,6 +1093,8 @@ static double mono_now(void)
 static o7_rc s3_writer_new(o7_storage *st, const char *key, o7_writer **out, o7_err *err)
 {
     s3_store *s = (s3_store *)st;
+    if (check_key(s, key, err) != O7_OK)
+        return O7_ERR_STORAGE;
     s3_writer *w = calloc(1, sizeof *w);
     if (!w)
         return O7_ERR_NOMEM;
@@ -1231,37 +1261,76 @@ static int count_state(const s3_writer *w, enum slot_state st)
 
 /* Runs the parts in flight until a slot is free (all == 0) or nothing is
  * left in flight (all == 1), or the writer failed. */
+/* One step of the pool without waiting: start the parts whose backoff is
+ * over, move the transfers on, and settle the finished ones. Returns when
+ * the next waiting part may start. */
+static double pool_pump(s3_writer *w)
+{
+    double now = mono_now(), next = now + 0.1;
+    for (int i = 0; i < w->nslots && !w->failed; i++) {
+        part_slot *p = &w->slots[i];
+        if (p->state == SLOT_WAITING && p->start_at <= now && part_start(w, p) != O7_OK)
+            writer_failed(w, O7_ERR_NOMEM);
+        if (p->state == SLOT_WAITING && p->start_at < next)
+            next = p->start_at;
+    }
+    if (count_state(w, SLOT_RUNNING) == 0)
+        return next;
+    int running = 0;
+    curl_multi_perform(w->s->multi, &running);
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(w->s->multi, &left)) != NULL) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        for (int i = 0; i < w->nslots; i++)
+            if (w->slots[i].easy == m->easy_handle && w->slots[i].state == SLOT_RUNNING)
+                part_done(w, &w->slots[i], m->data.result);
+    }
+    return next;
+}
+
 static void pool_drive(s3_writer *w, int all)
 {
     for (;;) {
         int busy = count_state(w, SLOT_RUNNING) + count_state(w, SLOT_WAITING);
         if (w->failed || busy == 0 || (!all && count_state(w, SLOT_FREE) > 0))
             return;
-        double now = mono_now(), next = now + 0.1;
-        for (int i = 0; i < w->nslots && !w->failed; i++) {
-            part_slot *p = &w->slots[i];
-            if (p->state == SLOT_WAITING && p->start_at <= now && part_start(w, p) != O7_OK)
-                writer_failed(w, O7_ERR_NOMEM);
-            if (p->state == SLOT_WAITING && p->start_at < next)
-                next = p->start_at;
-        }
-        int running = 0;
-        curl_multi_perform(w->s->multi, &running);
-        CURLMsg *m;
-        int left;
-        while ((m = curl_multi_info_read(w->s->multi, &left)) != NULL) {
-            if (m->msg != CURLMSG_DONE)
-                continue;
-            for (int i = 0; i < w->nslots; i++)
-                if (w->slots[i].easy == m->easy_handle && w->slots[i].state == SLOT_RUNNING)
-                    part_done(w, &w->slots[i], m->data.result);
-        }
+        double next = pool_pump(w);
         int wait_ms = (int)((next - mono_now()) * 1000.0);
         if (count_state(w, SLOT_RUNNING) > 0)
             curl_multi_poll(w->s->multi, NULL, 0, wait_ms > 0 ? wait_ms : 1, NULL);
         else if (wait_ms > 0)
             sleep_ms(wait_ms);
     }
+}
+
+/* MD5 and SHA-256 of a part, a slice at a time, keeping the parts in
+ * flight moving meanwhile: hashing 8 MiB takes long enough to let the
+ * sockets run dry otherwise. */
+static void hash_part(s3_writer *w, part_slot *p)
+{
+    const size_t slice = 1 << 20;
+    EVP_MD_CTX *md5 = EVP_MD_CTX_new();
+    o7_sha256 *sha = o7_sha256_new();
+    int ok = md5 && sha && EVP_DigestInit_ex(md5, EVP_md5(), NULL) == 1;
+    for (size_t off = 0; ok && off < p->len; off += slice) {
+        size_t n = p->len - off < slice ? p->len - off : slice;
+        ok = EVP_DigestUpdate(md5, p->data + off, n) == 1;
+        o7_sha256_update(sha, p->data + off, n);
+        pool_pump(w);
+    }
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned int dn = 0;
+    if (ok && EVP_DigestFinal_ex(md5, d, &dn) == 1 && dn == 16)
+        o7_hex(d, 16, p->md5);
+    else
+        p->md5[0] = '\0';
+    if (sha)
+        o7_sha256_final_hex(sha, p->sha);
+    else
+        o7_sha256_hex(p->data, p->len, p->sha);
+    EVP_MD_CTX_free(md5);
 }
 
 /* Hands the filled slot to the pool as the next part. */
@@ -1279,8 +1348,7 @@ static o7_rc part_submit(s3_writer *w, part_slot *p)
     p->number = ++w->parts_sent;
     p->tries = 0;
     p->skew_fixed = 0;
-    md5_hex(p->data, p->len, p->md5);
-    o7_sha256_hex(p->data, p->len, p->sha);
+    hash_part(w, p);
     o7_rc rc = part_start(w, p);
     if (rc != O7_OK)
         writer_failed(w, rc);
@@ -1341,6 +1409,9 @@ static o7_rc s3_write(o7_writer *wr, const void *data, size_t len, o7_err *err)
         len -= n;
         w->bytes += n;
     }
+    /* Keep the parts in flight moving while the caller makes more bytes. */
+    if (!w->failed)
+        pool_pump(w);
     if (w->failed || len > 0) {
         writer_failed(w, O7_ERR_STORAGE);
         return o7_fail(err, w->fail.rc ? w->fail.rc : O7_ERR_STORAGE, "%s", w->fail.msg);

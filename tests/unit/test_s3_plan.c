@@ -108,6 +108,16 @@ TEST(open_describes_without_secret)
                                   "a%20b%2Bc?X-Amz-Algorithm=", 79) == 0);
         CHECK(url && strstr(url, "not-a-real-secret") == NULL);
         free(url);
+        const char *bad[] = {"", "/abs", "a//b", "a/", "./a", "a/../b", ".."};
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            o7_writer *w = NULL;
+            o7_err_clear(&err);
+            CHECK_INT(o7_storage_writer(st, bad[i], &w, &err), O7_ERR_STORAGE);
+            CHECK(strstr(err.msg, "not a valid object key") != NULL);
+        }
+        o7_writer *w = NULL;
+        CHECK_INT(o7_storage_writer(st, "a.b/..c/.d", &w, &err), O7_OK);
+        o7_writer_abort(w);
     }
     o7_storage_close(st);
 }
