@@ -758,7 +758,10 @@ static void split_ranges(stream *s, int64_t lo, int64_t newest)
     }
 }
 
-/* Throws away what a page-numbered scan wrote and starts again. */
+/* Throws away what a page-numbered scan wrote and starts again. Call it
+ * before ending the scan that found the shift: that scan's end must not
+ * be the type's last, or the type would be finished (and its object
+ * stored) with the shifted pages in it. */
 static void rescan(stream *s, const char *why)
 {
     run *r = s->r;
@@ -855,8 +858,8 @@ static void on_page(void *ud, o7_http_resp *resp)
         if (added == 0) {
             char why[128];
             snprintf(why, sizeof why, "record %lld was listed twice", (long long)id);
-            scan_end(sc);
             rescan(s, why);
+            scan_end(sc);
             return;
         }
         take_record(s, sc->attempt, v.p, v.len);
@@ -895,8 +898,8 @@ static void on_page(void *ud, o7_http_resp *resp)
                 char why[128];
                 snprintf(why, sizeof why, "the total moved from %lld to %lld",
                          (long long)s->total_first, (long long)total_last);
-                scan_end(sc);
                 rescan(s, why);
+                scan_end(sc);
                 return;
             }
             if (l->v2 && l->count_path) {
@@ -952,8 +955,8 @@ static void on_count(void *ud, o7_http_resp *resp)
         snprintf(why, sizeof why, "the count moved from %lld to %lld",
                  (long long)s->count_before, (long long)after);
         s->count_before = after;
-        scan_end(sc);
         rescan(s, why);
+        scan_end(sc);
         return;
     }
     scan_end(sc);
