@@ -1260,12 +1260,15 @@ int o7_cli_dispatch(const char *conf_path, int verbosity, int argc, char **argv)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(commands[i].name, argv[0]) == 0)
             cmd = &commands[i];
-    if (cmd == NULL) {
-        fprintf(stderr, "o7: unknown command %s (see o7 --help)\n", argv[0]);
-        return EXIT_USAGE;
-    }
+    /* --json is read first, so that even an unknown command answers a
+     * script with one JSON object. */
     int help = 0, n = argc - 1;
     take_common(&c, &n, argv + 1, &help);
+    if (cmd == NULL) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "unknown command %.200s", argv[0]);
+        return usage_error(&c, msg);
+    }
     if (help) {
         fputs(cmd->help, stdout);
         return EXIT_OK;

@@ -4,6 +4,7 @@
  * Exit codes: 0 success, 1 the operation failed, 2 bad usage or
  * configuration. With --json, standard output holds exactly one JSON object;
  * logs and progress go to standard error. */
+#include "buf.h"
 #include "catalog.h"
 #include "cli.h"
 #include "conf.h"
@@ -42,6 +43,27 @@ static void usage(FILE *f)
           f);
 }
 
+/* Bad usage before a command is known: a sentence on standard error and,
+ * when --json is anywhere on the line, one JSON object on standard output. */
+static int usage_fail(int argc, char **argv, const char *msg)
+{
+    fprintf(stderr, "o7: %s\n", msg);
+    usage(stderr);
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") != 0)
+            continue;
+        o7_buf b = O7_BUF_INIT;
+        o7_buf_puts(&b, "{\"status\": \"failed\", \"error\": ");
+        o7_buf_json_str(&b, msg, strlen(msg));
+        o7_buf_puts(&b, "}\n");
+        if (b.data)
+            fwrite(b.data, 1, b.len, stdout);
+        o7_buf_free(&b);
+        break;
+    }
+    return 2;
+}
+
 int main(int argc, char **argv)
 {
     const char *conf_path = "o7.conf";
@@ -63,14 +85,12 @@ int main(int argc, char **argv)
             printf("o7 %s\n", O7_VERSION);
             return 0;
         } else {
-            fprintf(stderr, "o7: unknown option %s\n", argv[i]);
-            usage(stderr);
-            return 2;
+            char msg[300];
+            snprintf(msg, sizeof msg, "unknown option %.200s (see o7 --help)", argv[i]);
+            return usage_fail(argc, argv, msg);
         }
     }
-    if (i >= argc) {
-        usage(stderr);
-        return 2;
-    }
+    if (i >= argc)
+        return usage_fail(argc, argv, "no command given (see o7 --help)");
     return o7_cli_dispatch(conf_path, verbosity, argc - i, argv + i);
 }
