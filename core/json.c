@@ -405,9 +405,11 @@ static const char *skip_value(const char *p, const char *end)
     case '"': return skip_string(p + 1, end);
     case '{': case '[': return skip_container(p, end);
     default:
-        /* numbers and literals run to the next delimiter */
-        while (p < end && !is_ws((unsigned char)*p) && *p != ',' && *p != ']' && *p != '}')
+        /* Numbers and literals run to the next delimiter. The first byte is
+         * always taken, so iterating unchecked text like "[1]]" still ends. */
+        do
             p++;
+        while (p < end && !is_ws((unsigned char)*p) && *p != ',' && *p != ']' && *p != '}');
         return p;
     }
 }
