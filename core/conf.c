@@ -150,15 +150,41 @@ static void strip_comment(char *s)
     }
 }
 
-/* Whether an http:// URL's host is a loopback address. */
+/* Whether host (len bytes) is a dotted-quad IPv4 address in 127.0.0.0/8. */
+static int ipv4_loopback(const char *host, size_t len)
+{
+    int parts = 0;
+    size_t i = 0;
+    while (i < len) {
+        long v = 0;
+        size_t digits = 0;
+        while (i < len && host[i] >= '0' && host[i] <= '9' && digits < 4)
+            v = v * 10 + (host[i++] - '0'), digits++;
+        if (digits == 0 || digits > 3 || v > 255 || (parts == 0 && v != 127))
+            return 0;
+        parts++;
+        if (i < len && (host[i] != '.' || ++i == len))
+            return 0;
+    }
+    return parts == 4;
+}
+
+/* Whether an http:// URL's host is a loopback address. The whole host is
+ * compared, so neither "localhost.example.com", "127.0.0.1.example.com"
+ * nor "127.0.0.1@example.com" pass for loopback. */
 static int loopback_host(const char *url)
 {
     const char *h = strstr(url, "://");
     h = h ? h + 3 : url;
-    if (strncmp(h, "127.", 4) == 0 || strncmp(h, "localhost", 9) == 0 ||
-        strncmp(h, "[::1]", 5) == 0)
+    size_t auth = strcspn(h, "/?#");
+    if (memchr(h, '@', auth))
+        return 0;
+    if (h[0] == '[')
+        return strncmp(h, "[::1]", 5) == 0 && (auth == 5 || h[5] == ':');
+    size_t len = strcspn(h, ":/?#");
+    if (len == 9 && strncmp(h, "localhost", 9) == 0)
         return 1;
-    return 0;
+    return ipv4_loopback(h, len);
 }
 
 /* api_url and the S3 endpoint: https anywhere, http only on loopback. */
