@@ -222,6 +222,9 @@ def test_presigned_url_then_expiry(c):
     late = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url],
                           capture_output=True, timeout=30)
     eq(late.stdout, b"403", "status after the ttl")
+    r = c.o7("presign", "ps/file +x.bin", "60")
+    if b"X-Amz-Signature" in r.stderr or b"X-Amz-Credential" in r.stderr:
+        raise AssertionError("signed URL in the log: %r" % r.stderr)
     r = c.o7("presign", "ps/x", "604801", check=False)
     eq(r.returncode, 1, "ttl over 7 days")
 
@@ -239,6 +242,15 @@ def test_wrong_secret_names_bucket_not_secret(c):
     r = c.o7("get", "ws/x", "-", env=c.env(ak="NOSUCHKEY"), check=False)
     if r.returncode != 1 or b"InvalidAccessKeyId" not in r.stderr:
         raise AssertionError(r.stderr.decode())
+
+
+def test_missing_bucket_says_check_bucket_name(c):
+    r = c.o7("put", "x", "-", stdin=b"x", env=c.env(url="s3://no-such-bucket/p"), check=False)
+    eq(r.returncode, 1)
+    msg = r.stderr.decode()
+    for want in ("no-such-bucket", c.endpoint, "NoSuchBucket", "bucket name"):
+        if want not in msg:
+            raise AssertionError("%r not in %r" % (want, msg))
 
 
 def fault_put(c, proxy_port, key, data, parts=True):
@@ -275,6 +287,21 @@ def test_fault_manifest_key_fails_nothing_visible(c):
     eq(c.o7("head", "fault/manifest.json", check=False).returncode, 3, "visible after failure")
 
 
+def test_fault_clock_skew_corrected_once(c):
+    p = c.servers.proxy(c.port, "--skew", "1")
+    r = fault_put(c, p, "fault/skew.bin", b"skewed clock", parts=False)
+    eq(r.returncode, 0, r.stderr.decode())
+    if b"clock differs" not in r.stderr:
+        raise AssertionError(r.stderr.decode())
+    eq(c.o7("get", "fault/skew.bin", "-").stdout, b"skewed clock")
+    # A server that keeps saying so is not retried forever.
+    p = c.servers.proxy(c.port, "--skew", "5")
+    r = fault_put(c, p, "fault/skew2.bin", b"x", parts=False)
+    eq(r.returncode, 1, "second skew error")
+    if b"RequestTimeTooSkewed" not in r.stderr:
+        raise AssertionError(r.stderr.decode())
+
+
 # ---- against the recording server ------------------------------------------
 
 def recorder_setup(c):
@@ -307,6 +334,18 @@ def test_recorder_virtual_host_signatures(c):
     bad["AWS_SECRET_ACCESS_KEY"] = "wrong"
     eq(c.o7("--virtual", "get", "v/a b+c", "-", env=bad, check=False).returncode, 1)
     eq(rec_entries(log)[-1]["why"], "signature mismatch")
+
+
+def test_recorder_wrong_region_says_check_region(c):
+    port, log = recorder_setup(c)
+    env = rec_env(c, port, {"O7_S3_REGION": "eu-west-9"})
+    r = c.o7("put", "rg/x", "-", stdin=b"x", env=env, check=False)
+    eq(r.returncode, 1)
+    msg = r.stderr.decode()
+    for want in (BUCKET, "AuthorizationHeaderMalformed", "region"):
+        if want not in msg:
+            raise AssertionError("%r not in %r" % (want, msg))
+    eq(len(rec_entries(log)), 1, "a permanent failure is not retried")
 
 
 def test_recorder_query_values_with_sub_delims(c):

@@ -7,6 +7,8 @@ verify), except where a fault is asked for:
 
     --slowdown N        the first N part uploads and single PUTs get 503 SlowDown
     --reset N           the N-th part upload is cut mid-body with a TCP reset
+    --skew N            the first N requests get 403 RequestTimeTooSkewed (with
+                        this machine's Date header, as S3 answers)
     --fail-key TEXT     every request whose path (query included) holds TEXT
                         gets 500 InternalError (a failure that never heals);
                         --fail-method limits it to one method
@@ -28,6 +30,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 SLOWDOWN = (b"<?xml version=\"1.0\"?><Error><Code>SlowDown</Code>"
             b"<Message>Please reduce your request rate.</Message></Error>")
+SKEWED = (b"<?xml version=\"1.0\"?><Error><Code>RequestTimeTooSkewed</Code>"
+          b"<Message>The difference between the request time and the current time is "
+          b"too large.</Message></Error>")
 INTERNAL = (b"<?xml version=\"1.0\"?><Error><Code>InternalError</Code>"
             b"<Message>We encountered an internal error.</Message></Error>")
 
@@ -36,7 +41,7 @@ class Faults:
     def __init__(self, args):
         self.args = args
         self.lock = threading.Lock()
-        self.stats = {"forwarded": 0, "slowdown": 0, "reset": 0, "failed_key": 0, "parts": 0}
+        self.stats = {"forwarded": 0, "skewed": 0, "slowdown": 0, "reset": 0, "failed_key": 0, "parts": 0}
 
     def save(self):
         if self.args.stats:
@@ -48,6 +53,9 @@ class Faults:
         with self.lock:
             if self.stats["forwarded"] >= self.args.max_requests:
                 return "fail"
+            if self.stats["skewed"] < self.args.skew:
+                self.stats["skewed"] += 1
+                return "skew"
             if (self.args.fail_key and self.args.fail_key in path and
                     self.args.fail_method in ("", method)):
                 self.stats["failed_key"] += 1
@@ -96,6 +104,8 @@ class Proxy(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         if verdict == "slowdown":
             self.send_error_body(503, SLOWDOWN)
+        elif verdict == "skew":
+            self.send_error_body(403, SKEWED)
         elif verdict == "fail":
             self.send_error_body(500, INTERNAL)
         else:
@@ -130,6 +140,7 @@ def main():
     ap.add_argument("--upstream", type=int, required=True)
     ap.add_argument("--slowdown", type=int, default=0)
     ap.add_argument("--reset", type=int, default=0)
+    ap.add_argument("--skew", type=int, default=0)
     ap.add_argument("--fail-key", default="")
     ap.add_argument("--fail-method", default="")
     ap.add_argument("--stats", default="")

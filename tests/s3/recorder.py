@@ -9,10 +9,11 @@ requests, query values holding ( ) * ! ', multipart uploads with abort and
 ListMultipartUploads, and the x-amz-acl: private header on every PUT/create.
 
     recorder.py --port N --log FILE [--bucket NAME] [--access KEY]
-                [--endpoint-host HOST] [--max-seconds S]
+                [--endpoint-host HOST] [--region R] [--max-seconds S]
 
 The secret comes from the environment (RECORDER_SECRET), never argv. A bad
-signature is answered 403 SignatureDoesNotMatch, as S3 would. The server
+signature is answered 403 SignatureDoesNotMatch, a credential scope
+for another region 400 AuthorizationHeaderMalformed, as S3 would. The server
 stops by itself after --max-seconds (default 900).
 """
 import argparse
@@ -71,7 +72,7 @@ class Verdict:
         self.ok, self.why, self.signed_headers = ok, why, list(signed_headers)
 
 
-def verify(method, raw_path, raw_query, headers, secret, access, body_sha):
+def verify(method, raw_path, raw_query, headers, secret, access, body_sha, want_region):
     """Checks the SigV4 signature of one request. headers: lower-case dict."""
     pairs = split_query(raw_query)
     qd = {k.decode(): v.decode("utf-8", "replace") for k, v in pairs}
@@ -95,6 +96,8 @@ def verify(method, raw_path, raw_query, headers, secret, access, body_sha):
     key_id, date, region, service, term = cred.split("/")
     if key_id != access:
         return Verdict(False, "unknown access key")
+    if region != want_region:
+        return Verdict(False, "wrong region")
     names = signed.split(";")
     canon_headers = "".join("%s:%s\n" % (n, squeeze(headers.get(n, ""))) for n in names)
     # The path as the client sent it, decoded and encoded once more by the
@@ -169,7 +172,7 @@ class Handler(BaseHTTPRequestHandler):
         raw_path, _, raw_query = self.path.partition("?")
         headers = {k.lower(): v for k, v in self.headers.items()}
         verdict = verify(self.command, raw_path, raw_query, headers, st.secret, st.args.access,
-                         hashlib.sha256(body).hexdigest())
+                         hashlib.sha256(body).hexdigest(), st.args.region)
         bucket, key, style = self.bucket_and_key()
         query = {k.decode(): v.decode("utf-8", "replace") for k, v in split_query(raw_query)}
         st.record({"method": self.command, "raw_path": raw_path, "raw_query": raw_query,
@@ -177,6 +180,8 @@ class Handler(BaseHTTPRequestHandler):
                    "query": {k: v for k, v in query.items() if k != "X-Amz-Signature"},
                    "acl": headers.get("x-amz-acl"), "sig_ok": verdict.ok, "why": verdict.why,
                    "signed_headers": verdict.signed_headers, "bytes": len(body)})
+        if verdict.why == "wrong region":
+            return self.error(400, "AuthorizationHeaderMalformed")
         if not verdict.ok:
             return self.error(403, "SignatureDoesNotMatch")
         if bucket != st.args.bucket:
@@ -261,6 +266,7 @@ def main():
     ap.add_argument("--bucket", default="bkt")
     ap.add_argument("--access", default="RECORDER")
     ap.add_argument("--endpoint-host", default="localhost")
+    ap.add_argument("--region", default="us-east-1")
     ap.add_argument("--max-seconds", type=float, default=900)
     args = ap.parse_args()
     secret = os.environ.get("RECORDER_SECRET", "RECORDERSECRET")
