@@ -8,8 +8,8 @@ import stat
 from harness import FakeStore, Workspace, compare_type, main, read_object
 
 fake = FakeStore()
-TYPES = ["brands", "categories", "category_trees", "customers", "orders", "pages",
-         "products", "themes"]
+TYPES = ["blog_posts", "brands", "categories", "category_trees", "coupons", "customers",
+         "orders", "pages", "products", "redirects", "themes"]
 
 
 def backup(ws, store="o7sample", *extra):
