@@ -70,24 +70,54 @@ static const char *syntax_error(const parser *ps, const char *at, const char *wh
 
 /* ---- strings ------------------------------------------------------------ */
 
+/* Word-at-a-time scanning. Each *_bytes() function returns a mask with the
+ * high bit set in every byte that matters; the lowest set bit always marks a
+ * real hit (borrows only run upwards), so first_flagged() can jump straight
+ * to it. Most bytes of a record sit in runs that need no look at all. */
+
 static uint64_t load8(const char *p)
 {
     uint64_t x;
     memcpy(&x, p, sizeof x);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    x = __builtin_bswap64(x); /* byte 0 must be the lowest */
+#endif
     return x;
 }
 
-/* Whether none of 8 bytes needs a closer look: each is printable ASCII other
- * than '"' and '\\'. Long record strings (HTML descriptions) are mostly such
- * bytes, so checking 8 at a time is where the parser spends less time. */
-static int chunk_is_plain(uint64_t x)
+static size_t first_flagged(uint64_t mask)
 {
-    uint64_t quote = x ^ (ONES * '"');
-    uint64_t bslash = x ^ (ONES * '\\');
-    uint64_t hits = ((x - ONES * 0x20) & ~x) | ((quote - ONES) & ~quote) |
-                    ((bslash - ONES) & ~bslash) | x;
-    return (hits & HIGHS) == 0;
+    return (size_t)__builtin_ctzll(mask) >> 3;
 }
+
+static uint64_t zero_bytes(uint64_t x)
+{
+    return (x - ONES) & ~x & HIGHS;
+}
+
+/* Bytes a string cannot hold as they are: '"', '\\', controls, non-ASCII. */
+static uint64_t special_string_bytes(uint64_t x)
+{
+    uint64_t controls = (x - ONES * 0x20) & ~x & HIGHS;
+    return controls | zero_bytes(x ^ (ONES * '"')) | zero_bytes(x ^ (ONES * '\\')) | (x & HIGHS);
+}
+
+/* '"' and '\\': all that matters inside a string already checked. */
+static uint64_t quote_bytes(uint64_t x)
+{
+    return zero_bytes(x ^ (ONES * '"')) | zero_bytes(x ^ (ONES * '\\'));
+}
+
+/* '"', '[', ']', '{' and '}'. Setting bit 5 turns '[' into '{' and ']' into
+ * '}' and maps no other byte onto them. */
+static uint64_t structural_bytes(uint64_t x)
+{
+    uint64_t folded = x | (ONES * 0x20);
+    return zero_bytes(x ^ (ONES * '"')) | zero_bytes(folded ^ (ONES * '{')) |
+           zero_bytes(folded ^ (ONES * '}'));
+}
+
+/* ---- checking strings --------------------------------------------------- */
 
 static int hex4(const char *p, const char *end, unsigned *out)
 {
@@ -191,8 +221,14 @@ static const char *check_string(const parser *ps, const char *p)
     const char *end = ps->end;
     p++;
     for (;;) {
-        while (end - p >= 8 && chunk_is_plain(load8(p)))
-            p += 8;
+        if (end - p >= 8) {
+            uint64_t mask = special_string_bytes(load8(p));
+            if (mask == 0) {
+                p += 8;
+                continue;
+            }
+            p += first_flagged(mask);
+        }
         if (p >= end)
             return syntax_error(ps, open, "unterminated string");
         unsigned char c = (unsigned char)*p;
@@ -356,20 +392,24 @@ o7_rc o7_json_parse(const char *p, size_t len, o7_json_span *out, o7_err *err)
 /* ---- skipping over values already checked ------------------------------- */
 
 /* p is just past an opening quote; returns the byte after the closing one.
- * A quote closes the string when an even number of backslashes precede it. */
+ * Strings in records are many and short, so this scans inline rather than
+ * paying for a library call per string. */
 static const char *skip_string(const char *p, const char *end)
 {
-    const char *from = p;
     while (p < end) {
-        const char *q = memchr(p, '"', (size_t)(end - p));
-        if (q == NULL)
+        if (end - p >= 8) {
+            uint64_t mask = quote_bytes(load8(p));
+            if (mask == 0) {
+                p += 8;
+                continue;
+            }
+            p += first_flagged(mask);
+        }
+        if (*p == '"')
+            return p + 1;
+        if (*p == '\\' && end - p < 2)
             break;
-        size_t slashes = 0;
-        while (q - slashes > from && q[-1 - (ptrdiff_t)slashes] == '\\')
-            slashes++;
-        if (slashes % 2 == 0)
-            return q + 1;
-        p = q + 1;
+        p += *p == '\\' ? 2 : 1;
     }
     return end;
 }
@@ -378,6 +418,14 @@ static const char *skip_container(const char *p, const char *end)
 {
     size_t depth = 0;
     while (p < end) {
+        if (end - p >= 8) {
+            uint64_t mask = structural_bytes(load8(p));
+            if (mask == 0) {
+                p += 8;
+                continue;
+            }
+            p += first_flagged(mask);
+        }
         switch (*p) {
         case '"':
             p = skip_string(p + 1, end);
