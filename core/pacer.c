@@ -26,8 +26,8 @@ int64_t o7_pacer_wait(const o7_pacer *p, int64_t now)
 {
     if (now < p->paused_until)
         return p->paused_until - now;
-    if (p->left < 0)
-        return 0; /* nothing reported yet: the first answers will tell */
+    if (p->left < 0) /* nothing reported yet: one request finds out how much is left */
+        return p->inflight > 0 ? 50 : 0;
     if (p->left > 0)
         return 0;
     if (p->window_end == 0)
@@ -55,16 +55,35 @@ void o7_pacer_answered(o7_pacer *p, int64_t now, const o7_rate_headers *h)
         p->quota = h->quota;
     if (h->window_ms > 0)
         p->window_ms = h->window_ms;
-    if (h->left >= 0) {
-        /* The count on this answer cannot include requests still in flight:
-         * treat them as spent. */
-        int64_t left = h->left - p->inflight;
-        p->left = left > 0 ? left : 0;
-    }
-    if (h->reset_ms >= 0)
-        p->window_end = now + h->reset_ms + 1;
     if (h->left >= 0)
         p->backoff = 0;
+    if (h->left < 0 || h->reset_ms < 0) {
+        if (h->left >= 0 && (p->left < 0 || h->left - p->inflight < p->left))
+            p->left = h->left - p->inflight > 0 ? h->left - p->inflight : 0;
+        return;
+    }
+    /* The count on this answer cannot include requests still in flight:
+     * treat them as spent. */
+    int64_t left = h->left - p->inflight;
+    if (left < 0)
+        left = 0;
+    int64_t end = now + h->reset_ms + 1;
+    int64_t half = p->window_ms / 2;
+    if (p->left < 0 || p->window_end == 0 || end > p->window_end + half) {
+        /* A window we had not seen yet. */
+        p->left = left;
+        p->window_end = end;
+    } else if (end >= p->window_end - half) {
+        /* The window we know. Answers come back out of order, and an older
+         * one counts fewer requests spent, so a report only ever lowers
+         * what is left; the latest end is the safe one. */
+        if (left < p->left)
+            p->left = left;
+        if (end > p->window_end)
+            p->window_end = end;
+    }
+    /* Else a late answer from a window already over: it says nothing about
+     * this one (taking its end would refill the quota twice). */
 }
 
 void o7_pacer_lost(o7_pacer *p)
