@@ -184,6 +184,51 @@ TEST(error_names_the_byte_offset)
     CHECK_INT(parse_n("01", 2, &v, NULL), O7_ERR_CORRUPT);
 }
 
+/* The string scanner looks at 8 bytes at a time; a byte that needs a closer
+ * look must be caught wherever it falls in a word, and nothing else may be. */
+TEST(string_bytes_at_every_position)
+{
+    static const struct {
+        const char *bytes;
+        int ok;
+        const char *why;
+        size_t shift; /* the error's offset past the byte's own */
+    } kinds[] = {
+        {"\x01", 0, "control character", 0}, {"\x1F", 0, "control character", 0},
+        {"\x80", 0, "invalid UTF-8", 0},     {"\xC3", 0, "invalid UTF-8", 0},
+        {"\\q", 0, "invalid escape", 0},    {"\"", 0, "unexpected text", 1},
+        {"\x7F", 1, NULL, 0},                {" ", 1, NULL, 0},
+        {"\\\"", 1, NULL, 0},              {"\xC3\xA9", 1, NULL, 0},
+        {"\xF0\x9F\x98\x80", 1, NULL, 0}, {"!#[]{}~", 1, NULL, 0},
+    };
+    char s[64];
+    size_t failures = 0;
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        size_t blen = strlen(kinds[k].bytes);
+        for (size_t at = 0; at < 24; at++) {
+            size_t len = 0;
+            s[len++] = '"';
+            memset(s + len, 'a', at), len += at;
+            memcpy(s + len, kinds[k].bytes, blen), len += blen;
+            memset(s + len, 'b', 24 - at), len += 24 - at;
+            s[len++] = '"';
+            o7_json_span v;
+            o7_err err = {0};
+            o7_rc rc = parse_n(s, len, &v, &err);
+            unsigned long off = 0;
+            int good = kinds[k].ok ? rc == O7_OK && v.len == len
+                                   : rc == O7_ERR_CORRUPT && strstr(err.msg, kinds[k].why) &&
+                                         sscanf(err.msg, "invalid JSON at byte %lu", &off) == 1 &&
+                                         off == at + 1 + kinds[k].shift;
+            if (!good && failures++ < 5) {
+                CHECK_FAILED_AT();
+                fprintf(stderr, "kind %zu at %zu: rc %d \"%s\"\n", k, at, (int)rc, err.msg);
+            }
+        }
+    }
+    CHECK_INT(failures, 0);
+}
+
 typedef struct accept_case {
     const char *text;
     size_t len;        /* 0: strlen(text) */
@@ -846,6 +891,7 @@ int main(void)
 {
     RUN(rejects_each_rule);
     RUN(error_names_the_byte_offset);
+    RUN(string_bytes_at_every_position);
     RUN(accepts_valid_texts);
     RUN(nesting_limit);
     RUN(v3_page_envelope);
