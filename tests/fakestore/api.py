@@ -178,6 +178,7 @@ def _links_query(req, page, per):
 
 
 def pagination(req, total, page, per):
+    total = getattr(req, "fake_total", total)  # the "total" fault: a store that lies
     pages = int(math.ceil(total / float(per))) if total else 0
     links = {}
     if page > 1:

@@ -279,6 +279,9 @@ def serve_store(app, handler, store, req):
             pass
     if action == "reset":
         handler.abort(rule.spec.get("rst", False))
+    if action == "total":
+        # served normally, but a v3 offset page reports this total instead
+        req.fake_total = int(rule.spec.get("total", 0))
     gate = routed[3] if not isinstance(routed, api.Resp) else None
     if gate and not store.gate(*gate):
         resp = api.v3_error(429, "Too many concurrent requests to this endpoint.")

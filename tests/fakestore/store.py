@@ -133,7 +133,7 @@ class FaultRule:
         self.after = int(spec.get("after", 0))
         self.count = int(spec.get("count", 1))
         self.action = spec.get("action", "status")
-        if self.action not in ("status", "reset", "delay", "truncate", "mutate"):
+        if self.action not in ("status", "reset", "delay", "truncate", "mutate", "total"):
             raise ValueError("unknown action %r" % self.action)
         self.seen = 0
         self.fired = 0
