@@ -30,6 +30,7 @@
 #define MAX_TTL 604800
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define MAX_XML (64L * 1024 * 1024)
+#define WRITE_SLICE ((size_t)256 * 1024)
 
 /* ---- the plan and the XML scanner (storage_s3.h) ------------------------ */
 
@@ -576,6 +577,8 @@ static o7_rc req_prepare(s3_store *s, CURL *easy, s3_req *r)
             curl_easy_setopt(easy, CURLOPT_READFUNCTION, on_read);
             curl_easy_setopt(easy, CURLOPT_READDATA, r);
             curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->body_len);
+            /* Fewer, larger reads and sends than the 64 KiB default. */
+            curl_easy_setopt(easy, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024);
         }
     }
     o7_wipe(url.data, url.len);
@@ -1060,6 +1063,8 @@ typedef struct part_slot {
     int tries;
     int skew_fixed;
     double start_at; /* monotonic seconds: when a waiting part may go */
+    EVP_MD_CTX *md5_ctx; /* hashes run as bytes arrive, while still in cache */
+    o7_sha256 *sha_ctx;
     char md5[33];
     char sha[65];
     s3_req req;
@@ -1125,6 +1130,11 @@ static void writer_free(s3_writer *w)
             curl_easy_cleanup(p->easy);
         }
         req_free(&p->req);
+        EVP_MD_CTX_free(p->md5_ctx);
+        if (p->sha_ctx) {
+            char ignored[65];
+            o7_sha256_final_hex(p->sha_ctx, ignored);
+        }
         free(p->data);
     }
     free(w->slots);
@@ -1305,32 +1315,40 @@ static void pool_drive(s3_writer *w, int all)
     }
 }
 
-/* MD5 and SHA-256 of a part, a slice at a time, keeping the parts in
- * flight moving meanwhile: hashing 8 MiB takes long enough to let the
- * sockets run dry otherwise. */
-static void hash_part(s3_writer *w, part_slot *p)
+/* Starts the part's hashes; the bytes are hashed as s3_write copies them
+ * in, slice by slice, so they are read while still in cache and the pool
+ * keeps moving between slices. */
+static o7_rc hash_begin(part_slot *p)
 {
-    const size_t slice = 1 << 20;
-    EVP_MD_CTX *md5 = EVP_MD_CTX_new();
-    o7_sha256 *sha = o7_sha256_new();
-    int ok = md5 && sha && EVP_DigestInit_ex(md5, EVP_md5(), NULL) == 1;
-    for (size_t off = 0; ok && off < p->len; off += slice) {
-        size_t n = p->len - off < slice ? p->len - off : slice;
-        ok = EVP_DigestUpdate(md5, p->data + off, n) == 1;
-        o7_sha256_update(sha, p->data + off, n);
-        pool_pump(w);
+    if (!p->md5_ctx && !(p->md5_ctx = EVP_MD_CTX_new()))
+        return O7_ERR_NOMEM;
+    if (EVP_DigestInit_ex(p->md5_ctx, EVP_md5(), NULL) != 1)
+        return O7_ERR_CRYPTO;
+    if (p->sha_ctx) {
+        char ignored[65];
+        o7_sha256_final_hex(p->sha_ctx, ignored);
     }
+    p->sha_ctx = o7_sha256_new();
+    return p->sha_ctx ? O7_OK : O7_ERR_NOMEM;
+}
+
+static void hash_update(part_slot *p, const char *data, size_t len)
+{
+    if (EVP_DigestUpdate(p->md5_ctx, data, len) != 1)
+        p->md5[0] = '!'; /* marks a failed hash; checked at the end */
+    o7_sha256_update(p->sha_ctx, data, len);
+}
+
+static o7_rc hash_end(part_slot *p)
+{
     unsigned char d[EVP_MAX_MD_SIZE];
     unsigned int dn = 0;
-    if (ok && EVP_DigestFinal_ex(md5, d, &dn) == 1 && dn == 16)
+    int ok = p->md5[0] != '!' && EVP_DigestFinal_ex(p->md5_ctx, d, &dn) == 1 && dn == 16;
+    if (ok)
         o7_hex(d, 16, p->md5);
-    else
-        p->md5[0] = '\0';
-    if (sha)
-        o7_sha256_final_hex(sha, p->sha);
-    else
-        o7_sha256_hex(p->data, p->len, p->sha);
-    EVP_MD_CTX_free(md5);
+    o7_sha256_final_hex(p->sha_ctx, p->sha);
+    p->sha_ctx = NULL;
+    return ok ? O7_OK : O7_ERR_CRYPTO;
 }
 
 /* Hands the filled slot to the pool as the next part. */
@@ -1348,8 +1366,9 @@ static o7_rc part_submit(s3_writer *w, part_slot *p)
     p->number = ++w->parts_sent;
     p->tries = 0;
     p->skew_fixed = 0;
-    hash_part(w, p);
-    o7_rc rc = part_start(w, p);
+    o7_rc rc = hash_end(p);
+    if (rc == O7_OK)
+        rc = part_start(w, p);
     if (rc != O7_OK)
         writer_failed(w, rc);
     return rc;
@@ -1379,9 +1398,10 @@ static o7_rc take_slot(s3_writer *w)
         p->cap = want;
     }
     p->len = 0;
+    p->md5[0] = '\0';
     p->state = SLOT_FILLING;
     w->filling = p;
-    return O7_OK;
+    return hash_begin(p);
 }
 
 static o7_rc s3_write(o7_writer *wr, const void *data, size_t len, o7_err *err)
@@ -1403,15 +1423,17 @@ static o7_rc s3_write(o7_writer *wr, const void *data, size_t len, o7_err *err)
             break;
         p = w->filling;
         size_t n = want - p->len < len ? want - p->len : len;
+        if (n > WRITE_SLICE)
+            n = WRITE_SLICE;
         memcpy(p->data + p->len, in, n);
+        hash_update(p, p->data + p->len, n);
         p->len += n;
         in += n;
         len -= n;
         w->bytes += n;
-    }
-    /* Keep the parts in flight moving while the caller makes more bytes. */
-    if (!w->failed)
+        /* Keep the parts in flight moving while bytes come in. */
         pool_pump(w);
+    }
     if (w->failed || len > 0) {
         writer_failed(w, O7_ERR_STORAGE);
         return o7_fail(err, w->fail.rc ? w->fail.rc : O7_ERR_STORAGE, "%s", w->fail.msg);
