@@ -426,17 +426,20 @@ static void completed(o7_http *h, job *j, CURLcode res)
     finish(h, j);
 }
 
-static void drain(o7_http *h)
+/* Completes the finished transfers; returns how many. */
+static int drain(o7_http *h)
 {
     CURLMsg *m;
-    int left;
+    int left, n = 0;
     while ((m = curl_multi_info_read(h->multi, &left))) {
         if (m->msg != CURLMSG_DONE)
             continue;
         job *j;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&j);
         completed(h, j, m->data.result);
+        n++;
     }
+    return n;
 }
 
 static void fail_all(o7_http *h)
@@ -471,7 +474,12 @@ o7_rc o7_http_run(o7_http *h, o7_err *err)
         int running = 0;
         if (curl_multi_perform(h->multi, &running) != CURLM_OK)
             return o7_fail(err, O7_ERR_HTTP, "libcurl's event loop failed");
-        drain(h);
+        /* The callbacks run in drain and usually queue the next page, and
+         * a slot is free: go round at once so it is sent now. Waiting here
+         * instead held it until another transfer stirred or the 250 ms
+         * wake passed (with one request in flight, every page waited). */
+        if (drain(h) > 0)
+            continue;
         if (h->stopped || (!h->queue && !h->active))
             break;
         if (h->active == 0 && wake > 0) {
