@@ -454,8 +454,14 @@ static int cmd_store(ctx *c, int argc, char **argv)
             return fail_err(c, &e);
         o7_catalog_audit(c->cat, argv[1], "cli", "store.remove", "", "ok",
                          "token deleted; backups kept", NULL);
-        if (c->json)
-            printf("{\"store_hash\": \"%s\", \"status\": \"removed\"}\n", argv[1]);
+        if (c->json) {
+            o7_buf b = O7_BUF_INIT;
+            o7_buf_puts(&b, "{\"store_hash\": ");
+            jstr(&b, argv[1]);
+            o7_buf_puts(&b, ", \"status\": \"removed\"}\n");
+            put_json(&b);
+            o7_buf_free(&b);
+        }
         else
             printf("store %s removed: its token is deleted, its backups are kept\n", argv[1]);
         return EXIT_OK;
@@ -464,6 +470,21 @@ static int cmd_store(ctx *c, int argc, char **argv)
 }
 
 /* ---- backup ---------------------------------------------------------------- */
+
+/* Plugins that failed to load: the backup goes on without their types, and
+ * says so. */
+static void failures_json(const o7_plugins *ps, o7_buf *b)
+{
+    o7_buf_puts(b, ", \"warnings\": [");
+    for (size_t i = 0; ps && i < ps->nfailures; i++) {
+        char msg[1400];
+        snprintf(msg, sizeof msg, "plugin %s did not load, so its type was not backed up: %s",
+                 ps->failures[i].file, ps->failures[i].reason);
+        o7_buf_puts(b, i ? ", " : "");
+        jstr(b, msg);
+    }
+    o7_buf_puts(b, "]");
+}
 
 static void backup_json(const o7_backup_result *r, o7_buf *b)
 {
@@ -612,11 +633,20 @@ static int cmd_backup(ctx *c, int argc, char **argv)
     if (c->json) {
         o7_buf b = O7_BUF_INIT;
         backup_json(&res, &b);
+        /* Splice the warnings in before the closing brace. */
+        if (b.len >= 2 && !types_arg) {
+            b.len -= 2;
+            failures_json(c->ps, &b);
+            o7_buf_puts(&b, "}\n");
+        }
         put_json(&b);
         o7_buf_free(&b);
     } else {
         backup_human(&res);
     }
+    for (size_t i = 0; !types_arg && i < c->ps->nfailures; i++)
+        fprintf(stderr, "o7: warning: plugin %s did not load, so its type was not backed up: "
+                "%s\n", c->ps->failures[i].file, c->ps->failures[i].reason);
     o7_backup_result_free(&res);
     if (rc != O7_OK)
         fprintf(stderr, "o7: backup failed: %s\n", e.msg);
@@ -732,9 +762,9 @@ static o7_rc backup_manifest(ctx *c, const char *id, o7_backup_row *row, o7_mani
     if (rc == O7_ERR_NOTFOUND) {
         err->rc = O7_OK;
         return o7_fail(err, O7_ERR_CORRUPT,
-                       "backup %s has no manifest in storage: it is not a complete backup%s%s",
+                       "backup %s has no manifest in storage: it is not a complete backup%s%s%s",
                        id, row->status[0] ? " (catalog status: " : "",
-                       row->status[0] ? row->status : "");
+                       row->status[0] ? row->status : "", row->status[0] ? ")" : "");
     }
     return rc;
 }
@@ -1146,8 +1176,14 @@ static int cmd_delete(ctx *c, int argc, char **argv)
     o7_store_unlock(lock);
     if (rc != O7_OK)
         return fail_err(c, &e);
-    if (c->json)
-        printf("{\"backup_id\": \"%s\", \"status\": \"deleted\"}\n", argv[0]);
+    if (c->json) {
+        o7_buf b = O7_BUF_INIT;
+        o7_buf_puts(&b, "{\"backup_id\": ");
+        jstr(&b, argv[0]);
+        o7_buf_puts(&b, ", \"status\": \"deleted\"}\n");
+        put_json(&b);
+        o7_buf_free(&b);
+    }
     else
         printf("backup %s deleted\n", argv[0]);
     return EXIT_OK;

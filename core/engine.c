@@ -1073,12 +1073,12 @@ static void on_attach(void *ud, o7_http_resp *resp)
             o7_info("engine", "%s: stored attachment %s (%lld bytes)", s->p->type, t->aobject,
                     (long long)t->abytes);
         }
-        fetch_step(t, 200, t->aobject, strlen(t->aobject));
+        fetch_step(t, O7_FETCH_ANSWER_OBJECT, t->aobject, strlen(t->aobject));
         return;
     }
     o7_writer_abort(t->aw);
     t->aw = NULL;
-    fetch_step(t, 0, fail, strlen(fail));
+    fetch_step(t, O7_FETCH_ANSWER_NIL_ERR, fail, strlen(fail));
 }
 
 static int safe_name(const char *s)
@@ -1595,6 +1595,7 @@ static void fill_row(const run *r, o7_backup_row *row)
 static o7_rc run_types(run *r, o7_err *err)
 {
     o7_http_opts ho = {.concurrency = r->conf->concurrency,
+                       .stop_flag = r->opts->interrupted,
                        .timeout_s = r->conf->timeout_s,
                        .connect_timeout_s = r->conf->connect_timeout_s,
                        .max_retries = r->conf->max_retries,

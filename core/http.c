@@ -469,6 +469,8 @@ static void fail_all(o7_http *h)
 o7_rc o7_http_run(o7_http *h, o7_err *err)
 {
     while (!h->stopped && (h->queue || h->active)) {
+        if (h->opts.stop_flag && *h->opts.stop_flag)
+            h->stopped = 1;
         int64_t wake = 250;
         start_ready(h, o7_now_ms(), &wake);
         int running = 0;
@@ -480,6 +482,8 @@ o7_rc o7_http_run(o7_http *h, o7_err *err)
          * wake passed (with one request in flight, every page waited). */
         if (drain(h) > 0)
             continue;
+        if (h->opts.stop_flag && *h->opts.stop_flag)
+            h->stopped = 1;
         if (h->stopped || (!h->queue && !h->active))
             break;
         if (h->active == 0 && wake > 0) {

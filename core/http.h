@@ -15,6 +15,7 @@
 #include "pacer.h"
 #include "result.h"
 
+#include <signal.h>
 #include <stdint.h>
 
 typedef struct o7_http o7_http;
@@ -25,6 +26,7 @@ typedef struct o7_http_opts {
     int connect_timeout_s;
     int max_retries;       /* extra tries after the first, for 5xx and transport failures */
     const char *user_agent;
+    volatile sig_atomic_t *stop_flag; /* when set non-zero (a signal handler), run stops */
 } o7_http_opts;
 
 typedef struct o7_http_resp {

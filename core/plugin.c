@@ -629,7 +629,13 @@ o7_rc o7_fetch_resume(o7_fetch *f, long status, const char *body, size_t blen,
     int nargs = 0;
     if (lua_status(co) == LUA_YIELD) {
         lua_settop(co, 0);
-        if (status >= 0) {
+        if (status == O7_FETCH_ANSWER_NIL_ERR) {
+            lua_pushnil(co);
+            nargs = 1;
+        } else if (status == 1 && body == NULL) {
+            lua_pushboolean(co, 1);
+            nargs = 1;
+        } else if (status >= 0) {
             lua_pushinteger(co, status);
             nargs = 1;
         }

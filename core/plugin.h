@@ -107,9 +107,15 @@ typedef struct o7_fetch_request {
 
 /** Starts p's fetch hook; the first o7_fetch_resume runs it. */
 o7_rc o7_fetch_start(o7_plugins *ps, const o7_plugin *p, o7_fetch **out, o7_err *err);
+/* status values of o7_fetch_resume that are not HTTP statuses */
+#define O7_FETCH_ANSWER_NONE (-1)       /* resume with nothing (first call, sleep) */
+#define O7_FETCH_ANSWER_OBJECT (-2)     /* resume with body only (attach: the object) */
+#define O7_FETCH_ANSWER_NIL_ERR (-3)    /* resume with nil, body (attach: the error) */
+
 /** Resumes with the answer to the last request (none for the first call):
- * for get/post status and body; for emit ok; for attach the object name or
- * NULL and an error in body. Fills *req with the next request, or
+ * for get/post the status and body; for emit true (status 1, no body); for
+ * attach the object name (O7_FETCH_ANSWER_OBJECT) or nil and the error
+ * (O7_FETCH_ANSWER_NIL_ERR). Fills *req with the next request, or
  * O7_FETCH_DONE. */
 o7_rc o7_fetch_resume(o7_fetch *f, long status, const char *body, size_t blen,
                       o7_fetch_request *req, o7_err *err);

@@ -35,6 +35,10 @@ local function safe_getmetatable(v)
 end
 
 local function new_env(dir, api, modules)
+    -- Each plugin gets its own cjson instance: one plugin changing it
+    -- (cjson.decode = ...) cannot change what another one reads.
+    local cjson = cjson.new()
+    cjson.decode_max_depth(1000)
     local env = {
         assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs,
         pcall = pcall, select = select, tonumber = tonumber, tostring = tostring,

@@ -120,5 +120,21 @@ def test_listing_backups():
     assert ids == sorted(ids), "backup ids sort by time"
 
 
+def test_theme_download_that_fails_fails_the_backup():
+    """A theme zip that cannot be fetched must not leave a 'complete' backup
+    without its attachment."""
+    ws = Workspace(fake.url)
+    ws.add_store("o7sample")
+    fake.call("POST", "/_fake/config", {"signed_url_ttl_ms": 0})
+    try:
+        code, doc, err = backup(ws, "o7sample", "--types", "themes,brands")
+    finally:
+        fake.call("POST", "/_fake/config", {"signed_url_ttl_ms": 60000})
+    assert code == 1, (code, doc)
+    assert doc["status"] == "failed" and "theme" in doc["error"], doc
+    assert not os.path.exists(os.path.join(ws.backup_dir("o7sample", doc["backup_id"]),
+                                           "manifest.json"))
+
+
 if __name__ == "__main__":
     main(globals())
