@@ -51,8 +51,7 @@ static int finish(o7_rc rc, const o7_err *err)
     return rc == O7_ERR_NOTFOUND ? 3 : 1;
 }
 
-static o7_rc put_file(o7_storage *st, const char *key, const char *path, int abort_it,
-                      o7_err *err)
+static o7_rc put_file(o7_storage *st, const char *key, const char *path, int abort_it, o7_err *err)
 {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     if (!f)
@@ -140,8 +139,7 @@ static o7_rc run(o7_storage *st, int argc, char **argv, o7_err *err)
         return o7_storage_list(st, argv[1], print_one, NULL, err);
     if (!strcmp(cmd, "delete") && argc == 2)
         return o7_storage_delete(st, argv[1], err);
-    if (!strcmp(cmd, "presign") && argc == 3 && parse_num(argv[2], &num) == 0 &&
-        num < 1000000000) {
+    if (!strcmp(cmd, "presign") && argc == 3 && parse_num(argv[2], &num) == 0 && num < 1000000000) {
         char *url = NULL;
         o7_rc rc = o7_storage_presign(st, argv[1], (int)num, &url, err);
         if (rc == O7_OK)

@@ -14,8 +14,8 @@
 
 static int is_unreserved(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '~';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
 }
 
 o7_rc o7_sigv4_encode(o7_buf *out, const char *s, size_t len, int keep_slash)
@@ -199,8 +199,7 @@ static o7_rc canonical_request(const o7_sigv4_req *req, const o7_sigv4_param *pa
 
 static o7_rc scope_of(const o7_sigv4_cred *cred, const char *amz_date, o7_buf *out)
 {
-    return o7_buf_printf(out, "%.8s/%s/%s/aws4_request", amz_date, cred->region,
-                         cred->service);
+    return o7_buf_printf(out, "%.8s/%s/%s/aws4_request", amz_date, cred->region, cred->service);
 }
 
 /* String to sign from the canonical request, then the signature with the
@@ -210,8 +209,8 @@ static o7_rc sign_canonical(const o7_sigv4_cred *cred, const char *amz_date, con
 {
     char creq_hex[65];
     o7_sha256_hex(res->canonical.data, res->canonical.len, creq_hex);
-    o7_rc rc = o7_buf_printf(&res->string_to_sign, ALGORITHM "\n%s\n%s\n%s", amz_date, scope,
-                             creq_hex);
+    o7_rc rc =
+        o7_buf_printf(&res->string_to_sign, ALGORITHM "\n%s\n%s\n%s", amz_date, scope, creq_hex);
     if (rc != O7_OK)
         return rc;
 
@@ -249,10 +248,9 @@ o7_rc o7_sigv4_sign_header(const o7_sigv4_cred *cred, const o7_sigv4_req *req, t
     if (rc == O7_OK)
         rc = sign_canonical(cred, amz_date, scope.data, res);
     if (rc == O7_OK)
-        rc = o7_buf_printf(&res->authorization,
-                           ALGORITHM " Credential=%s/%s, SignedHeaders=%s, Signature=%s",
-                           cred->access_key, scope.data,
-                           signed_list.data ? signed_list.data : "", res->signature);
+        rc = o7_buf_printf(
+            &res->authorization, ALGORITHM " Credential=%s/%s, SignedHeaders=%s, Signature=%s",
+            cred->access_key, scope.data, signed_list.data ? signed_list.data : "", res->signature);
     o7_buf_free(&scope);
     o7_buf_free(&signed_list);
     return rc;

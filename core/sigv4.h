@@ -31,7 +31,7 @@ typedef struct o7_sigv4_param {
 typedef struct o7_sigv4_cred {
     const char *access_key;
     const char *secret_key;
-    const char *token;   /* session token; query signing only, see below */
+    const char *token; /* session token; query signing only, see below */
     const char *region;
     const char *service; /* "s3" */
 } o7_sigv4_cred;
@@ -52,7 +52,7 @@ typedef struct o7_sigv4_req {
  * free with o7_sigv4_result_free. Holds no secret, but `query` and
  * `authorization` are credentials for a while: never log them. */
 typedef struct o7_sigv4_result {
-    o7_buf canonical;     /* the canonical request */
+    o7_buf canonical; /* the canonical request */
     o7_buf string_to_sign;
     char signature[65];   /* lower-case hex */
     o7_buf authorization; /* header mode: the Authorization header value */

@@ -58,8 +58,10 @@ long o7_s3_plan_parts(long long base, unsigned long long size)
 /* Appends the character reference or entity at s (after '&', up to ';'). */
 static o7_rc xml_entity(o7_buf *out, const char *s, size_t n)
 {
-    static const struct { const char *name; char c; } named[] = {
-        {"amp", '&'}, {"lt", '<'}, {"gt", '>'}, {"quot", '"'}, {"apos", '\''}};
+    static const struct {
+        const char *name;
+        char c;
+    } named[] = {{"amp", '&'}, {"lt", '<'}, {"gt", '>'}, {"quot", '"'}, {"apos", '\''}};
     for (size_t i = 0; i < sizeof named / sizeof named[0]; i++)
         if (strlen(named[i].name) == n && memcmp(named[i].name, s, n) == 0)
             return o7_buf_putc(out, named[i].c);
@@ -251,7 +253,8 @@ static o7_rc parse_endpoint(s3_store *s, const char *ep, o7_err *err)
     } else {
         return o7_fail(err, O7_ERR_CONFIG,
                        "s3_endpoint %s must start with https:// (or http:// for a local "
-                       "test server)", ep);
+                       "test server)",
+                       ep);
     }
     size_t hlen = strcspn(rest, "/?#");
     if (hlen == 0 || (rest[hlen] && strcmp(rest + hlen, "/") != 0))
@@ -264,7 +267,8 @@ static o7_rc parse_endpoint(s3_store *s, const char *ep, o7_err *err)
     if (strcmp(s->scheme, "http") == 0 && !is_loopback(s->host))
         return o7_fail(err, O7_ERR_CONFIG,
                        "s3_endpoint %s uses plain http; only a loopback test server may "
-                       "(use https://)", ep);
+                       "(use https://)",
+                       ep);
     return O7_OK;
 }
 
@@ -274,8 +278,7 @@ static o7_rc check_part_size(s3_store *s, const o7_conf *conf, o7_err *err)
     const char *tiny = getenv("O7_TEST_TINY_PARTS");
     int tiny_ok = tiny && strcmp(tiny, "1") == 0;
     if (s->part_size < O7_S3_MIN_PART && !tiny_ok)
-        return o7_fail(err, O7_ERR_CONFIG,
-                       "s3_part_size %lld is below S3's minimum part of 5 MiB",
+        return o7_fail(err, O7_ERR_CONFIG, "s3_part_size %lld is below S3's minimum part of 5 MiB",
                        s->part_size);
     if (s->part_size > O7_S3_MAX_PART)
         return o7_fail(err, O7_ERR_CONFIG, "s3_part_size %lld is above S3's 5 GiB part limit",
@@ -344,8 +347,8 @@ static o7_rc s3_open(const o7_conf *conf, o7_storage **out, o7_err *err)
         s3_close(&s->base);
         return rc;
     }
-    snprintf(s->base.describe, sizeof s->base.describe, "s3://%s/%s at %s", s->bucket,
-             s->prefix, s->endpoint);
+    snprintf(s->base.describe, sizeof s->base.describe, "s3://%s/%s at %s", s->bucket, s->prefix,
+             s->endpoint);
     *out = &s->base;
     return O7_OK;
 }
@@ -610,10 +613,8 @@ static int transient_curl(CURLcode cc)
     case CURLE_PARTIAL_FILE:
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_HTTP2:
-    case CURLE_HTTP2_STREAM:
-        return 1;
-    default:
-        return 0;
+    case CURLE_HTTP2_STREAM: return 1;
+    default: return 0;
     }
 }
 
@@ -644,8 +645,7 @@ static int learn_skew(s3_store *s, const s3_req *r)
     if (server <= 0)
         return 0;
     s->skew = (long long)(server - time(NULL));
-    o7_warn(SUB, "clock differs from %s by %lld s; correcting and retrying", s->endpoint,
-            s->skew);
+    o7_warn(SUB, "clock differs from %s by %lld s; correcting and retrying", s->endpoint, s->skew);
     return 1;
 }
 
@@ -672,13 +672,12 @@ static o7_rc fail_req(const s3_store *s, const s3_req *r, const char *what, cons
     if (r->cc != CURLE_OK)
         return o7_fail(err, O7_ERR_STORAGE,
                        "could not %s %s in bucket %s at %s: %s; check the endpoint and the "
-                       "network", what, key ? key : "", s->bucket, s->endpoint,
-                       curl_easy_strerror(r->cc));
+                       "network",
+                       what, key ? key : "", s->bucket, s->endpoint, curl_easy_strerror(r->cc));
     char code[64];
     error_code(r, code, sizeof code);
-    return o7_fail(err, O7_ERR_STORAGE,
-                   "S3 refused to %s %s in bucket %s at %s (HTTP %ld%s%s); %s", what,
-                   key ? key : "", s->bucket, s->endpoint, r->status, code[0] ? " " : "",
+    return o7_fail(err, O7_ERR_STORAGE, "S3 refused to %s %s in bucket %s at %s (HTTP %ld%s%s); %s",
+                   what, key ? key : "", s->bucket, s->endpoint, r->status, code[0] ? " " : "",
                    code, hint_for(code, r->status));
 }
 
@@ -796,8 +795,7 @@ static o7_rc s3_get(o7_storage *st, const char *key, o7_sink_fn sink, void *ud, 
     return rc;
 }
 
-static o7_rc head_full(s3_store *s, const char *k, o7_object_info *info, s3_req *r,
-                       o7_err *err)
+static o7_rc head_full(s3_store *s, const char *k, o7_object_info *info, s3_req *r, o7_err *err)
 {
     r->method = "HEAD";
     r->key = k;
@@ -855,8 +853,7 @@ static o7_rc s3_presign(o7_storage *st, const char *key, int ttl, char **url, o7
     s3_store *s = (s3_store *)st;
     if (ttl < 1 || ttl > MAX_TTL)
         return o7_fail(err, O7_ERR_USAGE,
-                       "a pre-signed link lives 1 to %d seconds (7 days), not %d", MAX_TTL,
-                       ttl);
+                       "a pre-signed link lives 1 to %d seconds (7 days), not %d", MAX_TTL, ttl);
     if (check_key(s, key, err) != O7_OK)
         return O7_ERR_STORAGE;
     o7_buf path = O7_BUF_INIT, host = O7_BUF_INIT, out = O7_BUF_INIT;
@@ -888,8 +885,7 @@ static o7_rc s3_presign(o7_storage *st, const char *key, int ttl, char **url, o7
 /* ---- list ------------------------------------------------------------- */
 
 /* Calls fn for each <Contents> of one ListObjectsV2 page. */
-static o7_rc list_page(const s3_store *s, const o7_buf *xml, o7_list_fn fn, void *ud,
-                       o7_err *err)
+static o7_rc list_page(const s3_store *s, const o7_buf *xml, o7_list_fn fn, void *ud, o7_err *err)
 {
     o7_buf item = O7_BUF_INIT, v = O7_BUF_INIT;
     size_t pos = 0;
@@ -898,8 +894,8 @@ static o7_rc list_page(const s3_store *s, const o7_buf *xml, o7_list_fn fn, void
     while (rc == O7_OK && xml_scan(xml->data, xml->len, &pos, "Contents", &item, 0)) {
         o7_object_info info = {0};
         size_t p = 0;
-        if (!o7_s3_xml_next(item.data, item.len, &p, "Key", &v) || strncmp(v.data, s->prefix,
-                                                                            plen) != 0) {
+        if (!o7_s3_xml_next(item.data, item.len, &p, "Key", &v) ||
+            strncmp(v.data, s->prefix, plen) != 0) {
             rc = o7_fail(err, O7_ERR_CORRUPT, "a listing of %s held a key outside its prefix",
                          s->base.describe);
             break;
@@ -936,15 +932,16 @@ static o7_rc s3_list(o7_storage *st, const char *prefix, o7_list_fn fn, void *ud
     o7_rc rc = O7_OK;
     int more = 1, pages = 0;
     while (rc == O7_OK && more) {
-        s3_req r = {.method = "GET",
-                    .params = {{"list-type", "2"}, {"prefix", full}},
-                    .nparams = 2};
+        s3_req r = {
+            .method = "GET", .params = {{"list-type", "2"}, {"prefix", full}}, .nparams = 2};
         if (token.len)
             r.params[r.nparams++] = (o7_sigv4_param){"continuation-token", token.data};
         rc = perform(s, &r, "list", err);
         if (rc == O7_ERR_NOTFOUND)
-            rc = o7_fail(err, O7_ERR_STORAGE, "bucket %s at %s was not found; check the "
-                         "bucket name and the region", s->bucket, s->endpoint);
+            rc = o7_fail(err, O7_ERR_STORAGE,
+                         "bucket %s at %s was not found; check the "
+                         "bucket name and the region",
+                         s->bucket, s->endpoint);
         if (rc == O7_OK)
             rc = list_page(s, &r.resp, fn, ud, err);
         size_t pos = 0;
@@ -972,8 +969,7 @@ static o7_rc s3_list(o7_storage *st, const char *prefix, o7_list_fn fn, void *ud
 
 static o7_rc abort_upload(s3_store *s, const char *key, const char *upload_id, o7_err *err)
 {
-    s3_req r = {.method = "DELETE", .key = key, .params = {{"uploadId", upload_id}},
-                .nparams = 1};
+    s3_req r = {.method = "DELETE", .key = key, .params = {{"uploadId", upload_id}}, .nparams = 1};
     o7_rc rc = perform(s, &r, "abort the upload of", err);
     if (rc == O7_ERR_NOTFOUND)
         rc = O7_OK;
@@ -981,8 +977,7 @@ static o7_rc abort_upload(s3_store *s, const char *key, const char *upload_id, o
     return rc;
 }
 
-static o7_rc gc_page(s3_store *s, const o7_buf *xml, int64_t max_age, int *aborted,
-                     o7_err *err)
+static o7_rc gc_page(s3_store *s, const o7_buf *xml, int64_t max_age, int *aborted, o7_err *err)
 {
     o7_buf up = O7_BUF_INIT, key = O7_BUF_INIT, id = O7_BUF_INIT, when = O7_BUF_INIT;
     size_t pos = 0;
@@ -1002,8 +997,7 @@ static o7_rc gc_page(s3_store *s, const o7_buf *xml, int64_t max_age, int *abort
         rc = abort_upload(s, key.data, id.data, err);
         if (rc == O7_OK) {
             (*aborted)++;
-            o7_info(SUB, "aborted a stale multipart upload of %s started %s", key.data,
-                    when.data);
+            o7_info(SUB, "aborted a stale multipart upload of %s started %s", key.data, when.data);
         }
     }
     o7_buf_free(&up);
@@ -1020,8 +1014,8 @@ static o7_rc s3_gc(o7_storage *st, int64_t max_age, o7_err *err)
     o7_rc rc = O7_OK;
     int more = 1, aborted = 0;
     while (rc == O7_OK && more) {
-        s3_req r = {.method = "GET", .params = {{"uploads", NULL}, {"prefix", s->prefix}},
-                    .nparams = 2};
+        s3_req r = {
+            .method = "GET", .params = {{"uploads", NULL}, {"prefix", s->prefix}}, .nparams = 2};
         if (kmark.len) {
             r.params[r.nparams++] = (o7_sigv4_param){"key-marker", kmark.data};
             r.params[r.nparams++] = (o7_sigv4_param){"upload-id-marker", imark.data};
@@ -1042,8 +1036,7 @@ static o7_rc s3_gc(o7_storage *st, int64_t max_age, o7_err *err)
         req_free(&r);
     }
     if (rc == O7_OK)
-        o7_info(SUB, "gc of %s: aborted %d stale multipart uploads", s->base.describe,
-                aborted);
+        o7_info(SUB, "gc of %s: aborted %d stale multipart uploads", s->base.describe, aborted);
     o7_buf_free(&kmark);
     o7_buf_free(&imark);
     o7_buf_free(&v);
@@ -1062,7 +1055,7 @@ typedef struct part_slot {
     int number;
     int tries;
     int skew_fixed;
-    double start_at; /* monotonic seconds: when a waiting part may go */
+    double start_at;     /* monotonic seconds: when a waiting part may go */
     EVP_MD_CTX *md5_ctx; /* hashes run as bytes arrive, while still in cache */
     o7_sha256 *sha_ctx;
     char md5[33];
@@ -1073,8 +1066,8 @@ typedef struct part_slot {
 typedef struct s3_writer {
     o7_writer base;
     s3_store *s;
-    char *key;     /* relative, for logs and errors */
-    char *full;    /* prefix + key */
+    char *key;  /* relative, for logs and errors */
+    char *full; /* prefix + key */
     char *upload_id;
     part_slot *slots;
     part_slot *filling;
@@ -1157,14 +1150,17 @@ static void writer_failed(s3_writer *w, o7_rc rc)
 
 static o7_rc create_upload(s3_writer *w)
 {
-    s3_req r = {.method = "POST", .key = w->full, .params = {{"uploads", NULL}}, .nparams = 1,
+    s3_req r = {.method = "POST",
+                .key = w->full,
+                .params = {{"uploads", NULL}},
+                .nparams = 1,
                 .acl_private = 1};
     o7_rc rc = perform(w->s, &r, "start a multipart upload of", &w->fail);
     o7_buf id = O7_BUF_INIT;
     size_t pos = 0;
     if (rc == O7_OK && !o7_s3_xml_next(r.resp.data, r.resp.len, &pos, "UploadId", &id))
-        rc = o7_fail(&w->fail, O7_ERR_STORAGE, "%s gave no upload id for %s",
-                     w->s->base.describe, w->key);
+        rc = o7_fail(&w->fail, O7_ERR_STORAGE, "%s gave no upload id for %s", w->s->base.describe,
+                     w->key);
     if (rc == O7_OK)
         w->upload_id = o7_buf_steal(&id);
     o7_buf_free(&id);
@@ -1450,8 +1446,10 @@ static o7_rc confirm_head(s3_writer *w, const char *md5, o7_err *err)
     o7_rc rc = head_full(w->s, w->full, &info, &r, err);
     req_free(&r);
     if (rc == O7_ERR_NOTFOUND)
-        return o7_fail(err, O7_ERR_STORAGE, "%s was not found in %s right after it was "
-                       "written", w->key, w->s->base.describe);
+        return o7_fail(err, O7_ERR_STORAGE,
+                       "%s was not found in %s right after it was "
+                       "written",
+                       w->key, w->s->base.describe);
     if (rc != O7_OK)
         return rc;
     if (info.size != w->bytes || (md5 && strcmp(info.etag, md5) != 0))
@@ -1485,14 +1483,20 @@ static o7_rc put_single(s3_writer *w, o7_err *err)
     size_t len = p ? p->len : 0;
     md5_hex(body, len, md5);
     o7_sha256_hex(body, len, sha);
-    s3_req r = {.method = "PUT", .key = w->full, .body = body, .body_len = len,
-                .payload_sha = sha, .acl_private = 1};
+    s3_req r = {.method = "PUT",
+                .key = w->full,
+                .body = body,
+                .body_len = len,
+                .payload_sha = sha,
+                .acl_private = 1};
     o7_rc rc = perform(w->s, &r, "store", err);
     if (rc == O7_ERR_NOTFOUND)
         rc = fail_req(w->s, &r, "store", w->key, err);
     if (rc == O7_OK && strcmp(r.etag, md5) != 0)
-        rc = o7_fail(err, O7_ERR_STORAGE, "%s: the ETag %s sent back for %s is not the MD5 "
-                     "of the bytes sent", w->s->base.describe, r.etag, w->key);
+        rc = o7_fail(err, O7_ERR_STORAGE,
+                     "%s: the ETag %s sent back for %s is not the MD5 "
+                     "of the bytes sent",
+                     w->s->base.describe, r.etag, w->key);
     req_free(&r);
     if (rc == O7_OK)
         rc = confirm(w, md5, err);
@@ -1524,8 +1528,12 @@ static o7_rc complete_multipart(s3_writer *w, o7_err *err)
         return o7_fail(err, w->fail.rc ? w->fail.rc : O7_ERR_STORAGE, "%s", w->fail.msg);
     o7_buf xml = O7_BUF_INIT;
     o7_rc rc = complete_body(w, &xml);
-    s3_req r = {.method = "POST", .key = w->full, .params = {{"uploadId", w->upload_id}},
-                .nparams = 1, .body = xml.data, .body_len = xml.len};
+    s3_req r = {.method = "POST",
+                .key = w->full,
+                .params = {{"uploadId", w->upload_id}},
+                .nparams = 1,
+                .body = xml.data,
+                .body_len = xml.len};
     if (rc == O7_OK)
         rc = perform(w->s, &r, "complete the upload of", err);
     if (rc == O7_ERR_NOTFOUND)

@@ -41,7 +41,8 @@ class Faults:
     def __init__(self, args):
         self.args = args
         self.lock = threading.Lock()
-        self.stats = {"forwarded": 0, "skewed": 0, "slowdown": 0, "reset": 0, "failed_key": 0, "parts": 0}
+        self.stats = {"forwarded": 0, "skewed": 0, "slowdown": 0, "reset": 0,
+                      "failed_key": 0, "parts": 0}
 
     def save(self):
         if self.args.stats:

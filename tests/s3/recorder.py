@@ -51,7 +51,8 @@ def split_query(raw_query: str):
 
 
 def canonical_query(pairs, drop=()):
-    enc = [(uri_encode(k, False), uri_encode(v, False)) for k, v in pairs if k.decode() not in drop]
+    enc = [(uri_encode(k, False), uri_encode(v, False))
+           for k, v in pairs if k.decode() not in drop]
     enc.sort()
     return "&".join("%s=%s" % kv for kv in enc)
 
@@ -86,7 +87,8 @@ def verify(method, raw_path, raw_query, headers, secret, access, body_sha, want_
             return Verdict(False, "x-amz-content-sha256 is not the body's hash")
         drop = ()
     elif qd.get("X-Amz-Algorithm") == "AWS4-HMAC-SHA256":
-        cred, signed, given = qd["X-Amz-Credential"], qd["X-Amz-SignedHeaders"], qd["X-Amz-Signature"]
+        cred, signed = qd["X-Amz-Credential"], qd["X-Amz-SignedHeaders"]
+        given = qd["X-Amz-Signature"]
         amz_date, payload, drop = qd["X-Amz-Date"], "UNSIGNED-PAYLOAD", ("X-Amz-Signature",)
         start = time.mktime(time.strptime(amz_date, "%Y%m%dT%H%M%SZ")) - time.timezone
         if time.time() > start + int(qd["X-Amz-Expires"]):
@@ -106,7 +108,8 @@ def verify(method, raw_path, raw_query, headers, secret, access, body_sha, want_
     creq = "\n".join([method, path, canonical_query(pairs, drop), canon_headers, signed, payload])
     sts = "\n".join(["AWS4-HMAC-SHA256", amz_date, "/".join([date, region, service, term]),
                      hashlib.sha256(creq.encode()).hexdigest()])
-    want = hmac.new(signing_key(secret, date, region, service), sts.encode(), hashlib.sha256).hexdigest()
+    key = signing_key(secret, date, region, service)
+    want = hmac.new(key, sts.encode(), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(want, given):
         return Verdict(False, "signature mismatch", names)
     return Verdict(True, "ok", names)

@@ -104,8 +104,10 @@ TEST(open_describes_without_secret)
         char *url = NULL;
         CHECK_INT(o7_storage_presign(st, "a b+c", 604801, &url, &err), O7_ERR_USAGE);
         CHECK_INT(o7_storage_presign(st, "a b+c", 60, &url, &err), O7_OK);
-        CHECK(url && strncmp(url, "https://nyc3.digitaloceanspaces.com/bkt/my%20backups/"
-                                  "a%20b%2Bc?X-Amz-Algorithm=", 79) == 0);
+        CHECK(url && strncmp(url,
+                             "https://nyc3.digitaloceanspaces.com/bkt/my%20backups/"
+                             "a%20b%2Bc?X-Amz-Algorithm=",
+                             79) == 0);
         CHECK(url && strstr(url, "not-a-real-secret") == NULL);
         free(url);
         const char *bad[] = {"", "/abs", "a//b", "a/", "./a", "a/../b", ".."};

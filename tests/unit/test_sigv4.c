@@ -186,8 +186,8 @@ static void check_file(const char *dir, const char *name, const char *got)
 
 /* ---- the classic suite ------------------------------------------------- */
 
-static const o7_sigv4_cred vector_cred = {
-    "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", NULL, "us-east-1", "service"};
+static const o7_sigv4_cred vector_cred = {"AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+                                          NULL, "us-east-1", "service"};
 
 static void sign_parsed(const parsed *r, o7_sigv4_result *res)
 {
@@ -295,8 +295,7 @@ static void load_ctx(ctx *c, const char *dir)
  * session token header added unless omitted, x-amz-content-sha256 when
  * sign_body. cmp_dir: where the expected files live (the -unnormalized twin
  * for a -normalized case). */
-static void crt_header(const char *dir, const char *cmp_dir, const ctx *c, parsed *r,
-                       int full)
+static void crt_header(const char *dir, const char *cmp_dir, const ctx *c, parsed *r, int full)
 {
     char hash[65], amz_date[17];
     o7_sha256_hex(r->body, r->body_len, hash);
@@ -437,37 +436,65 @@ static void crt_norm(const char *name)
     crt_case(name, 1);
 }
 
-static const char *const classic_names[] = {
-    "get-vanilla", "get-vanilla-query", "get-vanilla-empty-query-key",
-    "get-vanilla-query-order-key", "get-vanilla-query-order-value",
-    "get-vanilla-query-order-key-case", "get-vanilla-query-unreserved",
-    "get-vanilla-utf8-query", "get-unreserved", "get-utf8", "get-header-key-duplicate",
-    "get-header-value-order", "get-header-value-trim", "post-vanilla", "post-vanilla-query",
-    "post-vanilla-empty-query-value", "post-header-key-case", "post-header-key-sort",
-    "post-header-value-case"};
+static const char *const classic_names[] = {"get-vanilla",
+                                            "get-vanilla-query",
+                                            "get-vanilla-empty-query-key",
+                                            "get-vanilla-query-order-key",
+                                            "get-vanilla-query-order-value",
+                                            "get-vanilla-query-order-key-case",
+                                            "get-vanilla-query-unreserved",
+                                            "get-vanilla-utf8-query",
+                                            "get-unreserved",
+                                            "get-utf8",
+                                            "get-header-key-duplicate",
+                                            "get-header-value-order",
+                                            "get-header-value-trim",
+                                            "post-vanilla",
+                                            "post-vanilla-query",
+                                            "post-vanilla-empty-query-value",
+                                            "post-header-key-case",
+                                            "post-header-key-sort",
+                                            "post-header-value-case"};
 
 static const char *const normalizing_names[] = {
-    "get-relative", "get-relative-relative", "get-slash", "get-slash-dot-slash",
-    "get-slash-pointless-dot", "get-slashes"};
+    "get-relative",        "get-relative-relative",   "get-slash",
+    "get-slash-dot-slash", "get-slash-pointless-dot", "get-slashes"};
 
-static const char *const crt_names[] = {
-    "get-vanilla", "get-vanilla-query", "get-vanilla-empty-query-key",
-    "get-vanilla-query-order-key-case", "get-vanilla-query-unreserved",
-    "get-vanilla-utf8-query", "get-unreserved", "get-utf8", "get-header-key-duplicate",
-    "get-header-value-order", "get-header-value-trim", "post-vanilla", "post-vanilla-query",
-    "post-vanilla-empty-query-value", "post-header-key-case", "post-header-key-sort",
-    "post-header-value-case", "post-sts-header-before", "post-sts-header-after",
-    "get-vanilla-query-order-encoded", "get-vanilla-with-session-token",
-    "post-x-www-form-urlencoded", "post-x-www-form-urlencoded-parameters",
-    "get-space-unnormalized", "get-relative-unnormalized",
-    "get-relative-relative-unnormalized", "get-slash-unnormalized",
-    "get-slash-dot-slash-unnormalized", "get-slash-pointless-dot-unnormalized",
-    "get-slashes-unnormalized"};
+static const char *const crt_names[] = {"get-vanilla",
+                                        "get-vanilla-query",
+                                        "get-vanilla-empty-query-key",
+                                        "get-vanilla-query-order-key-case",
+                                        "get-vanilla-query-unreserved",
+                                        "get-vanilla-utf8-query",
+                                        "get-unreserved",
+                                        "get-utf8",
+                                        "get-header-key-duplicate",
+                                        "get-header-value-order",
+                                        "get-header-value-trim",
+                                        "post-vanilla",
+                                        "post-vanilla-query",
+                                        "post-vanilla-empty-query-value",
+                                        "post-header-key-case",
+                                        "post-header-key-sort",
+                                        "post-header-value-case",
+                                        "post-sts-header-before",
+                                        "post-sts-header-after",
+                                        "get-vanilla-query-order-encoded",
+                                        "get-vanilla-with-session-token",
+                                        "post-x-www-form-urlencoded",
+                                        "post-x-www-form-urlencoded-parameters",
+                                        "get-space-unnormalized",
+                                        "get-relative-unnormalized",
+                                        "get-relative-relative-unnormalized",
+                                        "get-slash-unnormalized",
+                                        "get-slash-dot-slash-unnormalized",
+                                        "get-slash-pointless-dot-unnormalized",
+                                        "get-slashes-unnormalized"};
 
 static const char *const crt_norm_names[] = {
-    "get-space-normalized", "get-relative-normalized", "get-relative-relative-normalized",
-    "get-slash-normalized", "get-slash-dot-slash-normalized",
-    "get-slash-pointless-dot-normalized", "get-slashes-normalized"};
+    "get-space-normalized",  "get-relative-normalized",        "get-relative-relative-normalized",
+    "get-slash-normalized",  "get-slash-dot-slash-normalized", "get-slash-pointless-dot-normalized",
+    "get-slashes-normalized"};
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -506,8 +533,7 @@ static void run_vectors(void)
 /* ---- S3 documentation examples ----------------------------------------- */
 
 static const o7_sigv4_cred s3_cred = {
-    "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", NULL, "us-east-1",
-    "s3"};
+    "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", NULL, "us-east-1", "s3"};
 static const time_t s3_time = 1369353600; /* 2013-05-24T00:00:00Z */
 #define EMPTY_SHA "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define S3_HOST "examplebucket.s3.amazonaws.com"
@@ -579,9 +605,8 @@ TEST(s3_doc_put_object)
 
 TEST(s3_doc_get_lifecycle)
 {
-    o7_sigv4_header hs[] = {{"Host", S3_HOST},
-                            {"x-amz-content-sha256", EMPTY_SHA},
-                            {"x-amz-date", "20130524T000000Z"}};
+    o7_sigv4_header hs[] = {
+        {"Host", S3_HOST}, {"x-amz-content-sha256", EMPTY_SHA}, {"x-amz-date", "20130524T000000Z"}};
     o7_sigv4_param ps[] = {{"lifecycle", NULL}};
     o7_sigv4_req req = {"GET", "/", ps, 1, hs, 3, EMPTY_SHA};
     o7_sigv4_result res = {0};
@@ -593,9 +618,8 @@ TEST(s3_doc_get_lifecycle)
 
 TEST(s3_doc_list_objects)
 {
-    o7_sigv4_header hs[] = {{"Host", S3_HOST},
-                            {"x-amz-content-sha256", EMPTY_SHA},
-                            {"x-amz-date", "20130524T000000Z"}};
+    o7_sigv4_header hs[] = {
+        {"Host", S3_HOST}, {"x-amz-content-sha256", EMPTY_SHA}, {"x-amz-date", "20130524T000000Z"}};
     o7_sigv4_param ps[] = {{"prefix", "J"}, {"max-keys", "2"}};
     o7_sigv4_req req = {"GET", "/", ps, 2, hs, 3, EMPTY_SHA};
     o7_sigv4_result res = {0};
