@@ -33,7 +33,8 @@ local function download(api, theme)
         end
         api.sleep(POLL_MS)
     end
-    error(("theme %s: the download job did not finish in %d s"):format(theme.name, MAX_POLLS * POLL_MS / 1000))
+    error(("theme %s: the download job did not finish in %d s")
+        :format(theme.name, MAX_POLLS * POLL_MS / 1000))
 end
 
 return {

@@ -37,8 +37,8 @@ end
 local function new_env(dir, api, modules)
     -- Each plugin gets its own cjson instance: one plugin changing it
     -- (cjson.decode = ...) cannot change what another one reads.
-    local cjson = cjson.new()
-    cjson.decode_max_depth(1000)
+    local own_cjson = cjson.new()
+    own_cjson.decode_max_depth(1000)
     local env = {
         assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs,
         pcall = pcall, select = select, tonumber = tonumber, tostring = tostring,
@@ -47,13 +47,13 @@ local function new_env(dir, api, modules)
         getmetatable = safe_getmetatable,
         string = copy(safe_string), table = copy(table), math = copy(math),
         os = copy(safe_os), coroutine = copy(coroutine),
-        cjson = cjson,
+        cjson = own_cjson,
         o7 = api,
     }
     env._G = env
     -- require: only cjson and modules that live under plugins/.
     env.require = function(name)
-        if name == "cjson" then return cjson end
+        if name == "cjson" then return own_cjson end
         if type(name) ~= "string" or not name:match("^[%w_]+[%w_%.]*$") then
             error("require: bad module name " .. tostring(name), 2)
         end
