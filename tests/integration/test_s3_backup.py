@@ -1,0 +1,148 @@
+"""A whole backup to S3: the sample store backed up by the real o7 binary
+into s3rver (which checks SigV4 signatures) under a prefix with a space,
+'+', '~', '=', ':' and non-ASCII characters; every object read back with
+awscli and checked against the manifest and the store; o7 verify; the
+pre-signed link fetched with plain curl, then refused once expired; a wrong
+secret fails clearly with no manifest; o7 delete removes it all."""
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+
+from harness import FakeStore, Workspace, compare_type, main
+from test_s3_storage import AK, BUCKET, SK, Servers
+
+PREFIX = "o7 backups+~=:ü/prod"
+TYPES = ["brands", "categories", "orders", "products", "themes"]
+
+tmp = tempfile.mkdtemp(prefix="o7-s3b-")
+servers = Servers(tmp)
+port = servers.s3rver()
+endpoint = "http://127.0.0.1:%d" % port
+fake = FakeStore()
+awsconf = os.path.join(tmp, "aws-config")
+with open(awsconf, "w") as f:
+    f.write("[default]\nregion = us-east-1\nrequest_checksum_calculation = when_required\n"
+            "response_checksum_validation = when_required\ns3 =\n    addressing_style = path\n")
+
+
+def aws(*args, check=True):
+    env = dict(os.environ, AWS_CONFIG_FILE=awsconf, AWS_ACCESS_KEY_ID=AK,
+               AWS_SECRET_ACCESS_KEY=SK, AWS_SHARED_CREDENTIALS_FILE=os.path.join(tmp, "none"))
+    r = subprocess.run(["aws", "--endpoint-url", endpoint] + list(args), env=env,
+                       capture_output=True, timeout=300)
+    if check and r.returncode != 0:
+        raise AssertionError("aws %s failed: %s" % (" ".join(args), r.stderr.decode()))
+    return r
+
+
+def s3_workspace(secret=SK, prefix=PREFIX):
+    extra = ("endpoint = %s\nregion = us-east-1\naddressing = path\n"
+             "access_key = %s\nsecret_key = %s\n" % (endpoint, AK, secret))
+    ws = Workspace(fake.url, extra=extra, storage="s3://%s/%s" % (BUCKET, prefix))
+    ws.add_store("o7sample")
+    return ws
+
+
+def env_without_aws():
+    """o7 must take the secret from the file here, not the environment."""
+    return {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}
+
+
+def fetch(key):
+    out = os.path.join(tmp, "get-%s" % hashlib.sha1(key.encode()).hexdigest())
+    aws("s3api", "get-object", "--bucket", BUCKET, "--key", key, out)
+    return open(out, "rb").read()
+
+
+def test_backup_lands_and_reads_back_with_awscli():
+    ws = s3_workspace()
+    code, doc, err = ws.json("backup", "o7sample", "--types", ",".join(TYPES),
+                             env=env_without_aws())
+    assert code == 0, err[-3000:]
+    assert doc["status"] == "complete", doc
+    base = "%s/o7sample/%s/" % (PREFIX, doc["backup_id"])
+    listed = json.loads(aws("s3api", "list-objects-v2", "--bucket", BUCKET, "--prefix",
+                            base).stdout or b"{}")
+    keys = sorted(o["Key"] for o in listed.get("Contents", []))
+    assert base + "manifest.json" in keys, keys
+    manifest = json.loads(fetch(base + "manifest.json"))
+    assert sorted(manifest["types"]) == sorted(TYPES)
+    local = os.path.join(tmp, "copy", "o7sample", doc["backup_id"])
+    os.makedirs(os.path.join(local, "attachments", "themes"), exist_ok=True)
+    for t, entry in manifest["types"].items():
+        data = fetch(base + entry["object"])
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"], t
+        assert len(data) == entry["stored_bytes"], t
+        with open(os.path.join(local, entry["object"]), "wb") as f:
+            f.write(data)
+    for a in manifest["attachments"]:
+        data = fetch(base + a["object"])
+        assert hashlib.sha256(data).hexdigest() == a["sha256"], a
+    with open(os.path.join(local, "manifest.json"), "w") as f:
+        json.dump(manifest, f)
+    # What awscli read back holds exactly the store's records.
+    copy = Workspace(fake.url, storage=os.path.join(tmp, "copy"))
+    for t in TYPES:
+        compare_type(fake, "o7sample", copy, doc["backup_id"], t)
+    code, v, err = ws.json("verify", doc["backup_id"], env=env_without_aws())
+    assert code == 0 and v["status"] == "ok", (v, err)
+
+
+def test_presigned_link_downloads_then_expires():
+    ws = s3_workspace()
+    code, doc, err = ws.json("backup", "o7sample", "--types", "brands", env=env_without_aws())
+    assert code == 0, err
+    code, u, err = ws.json("url", doc["backup_id"], "brands", "--ttl", "2",
+                           env=env_without_aws())
+    assert code == 0, err
+    assert SK not in u["url"] and "X-Amz-Signature" in u["url"]
+    got = subprocess.run(["curl", "-sf", u["url"]], capture_output=True, timeout=30)
+    assert got.returncode == 0, got.stderr
+    want = fetch("%s/o7sample/%s/brands.ndjson.gz" % (PREFIX, doc["backup_id"]))
+    assert got.stdout == want
+    time.sleep(3.5)
+    late = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", u["url"]],
+                          capture_output=True, text=True, timeout=30)
+    assert late.stdout.strip() in ("403", "400"), late.stdout
+    # The default link lives 900 s.
+    code, u, err = ws.json("url", doc["backup_id"], "brands", env=env_without_aws())
+    assert "X-Amz-Expires=900" in u["url"], u
+
+
+def test_wrong_secret_fails_clearly_without_manifest():
+    ws = s3_workspace(secret="not-the-secret")
+    code, doc, err = ws.json("backup", "o7sample", "--types", "brands", env=env_without_aws())
+    assert code == 1, doc
+    assert doc["status"] == "failed"
+    assert BUCKET in doc["error"], doc["error"]
+    assert "not-the-secret" not in json.dumps(doc) + err
+    listed = aws("s3api", "list-objects-v2", "--bucket", BUCKET, "--prefix",
+                 "%s/o7sample/%s/" % (PREFIX, doc["backup_id"])).stdout
+    assert b"manifest.json" not in listed
+
+
+def test_delete_removes_every_object():
+    ws = s3_workspace(prefix="deletes")
+    code, doc, err = ws.json("backup", "o7sample", "--types", "brands,themes",
+                             env=env_without_aws())
+    assert code == 0, err
+    code, d, err = ws.json("delete", doc["backup_id"], env=env_without_aws())
+    assert code == 0, (d, err)
+    listed = aws("s3api", "list-objects-v2", "--bucket", BUCKET, "--prefix",
+                 "deletes/o7sample/%s/" % doc["backup_id"]).stdout
+    assert b"Key" not in listed, listed
+    code, lst, err = ws.json("backups", "o7sample")
+    assert doc["backup_id"] not in [b["backup_id"] for b in lst["backups"]]
+
+
+if __name__ == "__main__":
+    try:
+        main(globals())
+    finally:
+        servers.stop_all()
+        shutil.rmtree(tmp, ignore_errors=True)
