@@ -1218,16 +1218,27 @@ static o7_rc collect_store(void *ud, const o7_object_info *info)
 
 static int cmd_gc(ctx *c, int argc, char **argv)
 {
-    (void)argv;
     o7_err e = {0};
-    if (argc != 0)
-        return usage_error(c, "usage: o7 gc [--json]");
+    long min_age = 24 * 3600;
+    for (int i = 0; i < argc; i++) {
+        char *end;
+        if (strcmp(argv[i], "--min-age") == 0 && i + 1 < argc) {
+            min_age = strtol(argv[++i], &end, 10);
+            if (*end || min_age < 0)
+                return usage_error(c, "--min-age takes seconds (0 or more)");
+        } else {
+            return usage_error(c, "usage: o7 gc [--min-age SECONDS] [--json]");
+        }
+    }
     if (need_catalog(c, &e) != O7_OK || need_storage(c, &e) != O7_OK)
         return fail_err(c, &e);
     storelist l = {0};
-    o7_rc rc = o7_storage_gc(c->st, 24 * 3600, &e);
-    if (rc == O7_OK)
-        rc = o7_storage_list(c->st, "", collect_store, &l, &e);
+    /* A server without multipart listing (some S3 clones) still gets its
+     * unfinished folders cleaned; the upload sweep is reported as skipped. */
+    o7_err ge = {0};
+    if (o7_storage_gc(c->st, min_age, &ge) != O7_OK)
+        o7_warn("gc", "unfinished uploads not swept: %s", ge.msg);
+    o7_rc rc = o7_storage_list(c->st, "", collect_store, &l, &e);
     int removed = 0, busy = 0;
     for (size_t i = 0; rc == O7_OK && i < l.n; i++) {
         int lock = -1, n = 0;
@@ -1236,16 +1247,25 @@ static int cmd_gc(ctx *c, int argc, char **argv)
             busy++;
             continue;
         }
-        rc = o7_backup_gc_store(c->st, c->cat, l.h[i], 24 * 3600, &n, &e);
+        rc = o7_backup_gc_store(c->st, c->cat, l.h[i], min_age, &n, &e);
         removed += n;
         o7_store_unlock(lock);
     }
     free(l.h);
     if (rc != O7_OK)
         return fail_err(c, &e);
-    if (c->json)
-        printf("{\"status\": \"ok\", \"folders_removed\": %d, \"stores_busy\": %d}\n", removed,
-               busy);
+    if (c->json) {
+        o7_buf b = O7_BUF_INIT;
+        o7_buf_printf(&b, "{\"status\": \"ok\", \"folders_removed\": %d, \"stores_busy\": %d, "
+                      "\"uploads_swept\": %s", removed, busy, ge.rc == O7_OK ? "true" : "false");
+        if (ge.rc != O7_OK) {
+            o7_buf_puts(&b, ", \"warning\": ");
+            jstr(&b, ge.msg);
+        }
+        o7_buf_puts(&b, "}\n");
+        put_json(&b);
+        o7_buf_free(&b);
+    }
     else
         printf("gc: removed %d unfinished backup folders%s\n", removed,
                busy ? " (stores with a job running were skipped)" : "");
@@ -1285,8 +1305,9 @@ static const command commands[] = {
     {"delete", cmd_delete,
      "o7 delete BACKUP_ID [--json]\n  Deletes a backup: manifest first, then its objects.\n"},
     {"gc", cmd_gc,
-     "o7 gc [--json]\n  Aborts stale uploads and removes unfinished backup folders older than "
-     "24 h.\n"},
+     "o7 gc [--min-age SECONDS] [--json]\n  Aborts o7's unfinished uploads and removes "
+     "backup folders without a manifest\n  that the catalog marks failed (or does not know), "
+     "older than --min-age (default 86400).\n"},
 };
 
 int o7_cli_dispatch(const char *conf_path, int verbosity, int argc, char **argv)

@@ -632,7 +632,9 @@ static enum outcome classify(const s3_req *r)
         return OUT_NOTFOUND;
     if (strcmp(code, "RequestTimeTooSkewed") == 0)
         return OUT_SKEW;
-    if (r->status >= 500 || r->status == 429 || strcmp(code, "SlowDown") == 0 ||
+    /* 501 Not Implemented and 505 will not change on a retry. */
+    if ((r->status >= 500 && r->status != 501 && r->status != 505) || r->status == 429 ||
+        strcmp(code, "SlowDown") == 0 ||
         strcmp(code, "RequestTimeout") == 0 || strcmp(code, "InternalError") == 0)
         return OUT_RETRY;
     return OUT_FAIL;
@@ -676,9 +678,14 @@ static o7_rc fail_req(const s3_store *s, const s3_req *r, const char *what, cons
                        what, key ? key : "", s->bucket, s->endpoint, curl_easy_strerror(r->cc));
     char code[64];
     error_code(r, code, sizeof code);
-    return o7_fail(err, O7_ERR_STORAGE, "S3 refused to %s %s in bucket %s at %s (HTTP %ld%s%s); %s",
-                   what, key ? key : "", s->bucket, s->endpoint, r->status, code[0] ? " " : "",
-                   code, hint_for(code, r->status));
+    if (r->status == 501)
+        return o7_fail(err, O7_ERR_STORAGE,
+                       "the S3 server at %s does not implement what o7 asked (%s%s%s in bucket "
+                       "%s: HTTP 501)",
+                       s->endpoint, what, key && *key ? " " : "", key ? key : "", s->bucket);
+    return o7_fail(err, O7_ERR_STORAGE, "S3 refused to %s%s%s in bucket %s at %s (HTTP %ld%s%s); %s",
+                   what, key && *key ? " " : "", key ? key : "", s->bucket, s->endpoint,
+                   r->status, code[0] ? " " : "", code, hint_for(code, r->status));
 }
 
 static long backoff_ms(int attempt)

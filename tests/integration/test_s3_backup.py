@@ -140,6 +140,26 @@ def test_delete_removes_every_object():
     assert doc["backup_id"] not in [b["backup_id"] for b in lst["backups"]]
 
 
+def test_gc_removes_folder_without_manifest_only():
+    ws = s3_workspace(prefix="gc")
+    code, doc, err = ws.json("backup", "o7sample", "--types", "brands", env=env_without_aws())
+    assert code == 0, err
+    # A folder that a dead backup left: objects but no manifest, unknown to the catalog.
+    junk = os.path.join(tmp, "junk")
+    with open(junk, "wb") as f:
+        f.write(b"partial")
+    dead = "gc/o7sample/20200101T000000.000Z-dead00/"
+    aws("s3api", "put-object", "--bucket", BUCKET, "--key", dead + "brands.ndjson.gz",
+        "--body", junk)
+    code, g, err = ws.json("gc", "--min-age", "0", env=env_without_aws())
+    assert code == 0 and g["folders_removed"] == 1, (g, err)
+    listed = aws("s3api", "list-objects-v2", "--bucket", BUCKET, "--prefix", "gc/").stdout
+    assert b"dead00" not in listed
+    assert ("%s/manifest.json" % doc["backup_id"]).encode() in listed, "complete backup kept"
+    code, v, err = ws.json("verify", doc["backup_id"], env=env_without_aws())
+    assert code == 0, v
+
+
 if __name__ == "__main__":
     try:
         main(globals())
