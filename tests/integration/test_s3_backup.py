@@ -40,9 +40,9 @@ def aws(*args, check=True):
     return r
 
 
-def s3_workspace(secret=SK, prefix=PREFIX):
+def s3_workspace(secret=SK, prefix=PREFIX, via=None, extra_conf=""):
     extra = ("endpoint = %s\nregion = us-east-1\naddressing = path\n"
-             "access_key = %s\nsecret_key = %s\n" % (endpoint, AK, secret))
+             "access_key = %s\nsecret_key = %s\n%s" % (via or endpoint, AK, secret, extra_conf))
     ws = Workspace(fake.url, extra=extra, storage="s3://%s/%s" % (BUCKET, prefix))
     ws.add_store("o7sample")
     return ws
@@ -158,6 +158,47 @@ def test_gc_removes_folder_without_manifest_only():
     assert ("%s/manifest.json" % doc["backup_id"]).encode() in listed, "complete backup kept"
     code, v, err = ws.json("verify", doc["backup_id"], env=env_without_aws())
     assert code == 0, v
+
+
+def no_manifest(prefix, backup_id):
+    listed = aws("s3api", "list-objects-v2", "--bucket", BUCKET, "--prefix",
+                 "%s/o7sample/%s/" % (prefix, backup_id)).stdout
+    return b"manifest.json" not in listed
+
+
+def test_slowdown_and_reset_through_proxy_end_complete_and_verified():
+    proxy = servers.proxy(port, "--slowdown", "4", "--reset", "2")
+    ws = s3_workspace(prefix="faults", via="http://127.0.0.1:%d" % proxy)
+    code, doc, err = ws.json("backup", "o7sample", "--types", "brands,products,orders",
+                             env=env_without_aws())
+    assert code == 0 and doc["status"] == "complete", (doc, err[-2000:])
+    code, v, err = ws.json("verify", doc["backup_id"], env=env_without_aws())
+    assert code == 0, v
+
+
+def test_failure_at_the_manifest_fails_the_backup_without_manifest():
+    proxy = servers.proxy(port, "--fail-key", "manifest.json", "--fail-method", "PUT")
+    ws = s3_workspace(prefix="mfail", via="http://127.0.0.1:%d" % proxy)
+    code, doc, err = ws.json("backup", "o7sample", "--types", "brands",
+                             env=env_without_aws())
+    assert code == 1 and doc["status"] == "failed", doc
+    assert "manifest" in doc["error"], doc["error"]
+    assert no_manifest("mfail", doc["backup_id"])
+    code, lst, err = ws.json("backups", "o7sample")
+    assert [b["status"] for b in lst["backups"]] == ["failed"], lst
+
+
+def test_multipart_objects_in_a_backup():
+    """Tiny parts force every sizeable object through multipart upload."""
+    ws = s3_workspace(prefix="multi", extra_conf="part_size = 64k\n")
+    env = dict(env_without_aws(), O7_TEST_TINY_PARTS="1")
+    code, doc, err = ws.json("backup", "o7sample", "--types", "orders,products", env=env)
+    assert code == 0, err[-2000:]
+    assert doc["types"]["orders"]["stored_bytes"] > 3 * 65536, doc["types"]["orders"]
+    code, v, err = ws.json("verify", doc["backup_id"], env=env)
+    assert code == 0, v
+    data = fetch("multi/o7sample/%s/orders.ndjson.gz" % doc["backup_id"])
+    assert hashlib.sha256(data).hexdigest() == doc["types"]["orders"]["sha256"]
 
 
 if __name__ == "__main__":
