@@ -239,11 +239,34 @@ def get_products(store, req, m):
         for name in ("sku", "name"):
             if name in req.query:
                 ids = field_filter(table, ids, name, req.query[name])
+        ids = product_text_filters(table, req, ids)
         if req.query.get("sort", "id") == "id":
             ids = direction(req, ids)
     inc = includes(req)
     cap = 10 if ("options" in inc or "modifiers" in inc) else None
     return v3_list(req, ids, table.get, lambda r: render_product(r, inc), cap=cap)
+
+
+def product_text_filters(table, req, ids):
+    """sku:in, name:like and keyword (a substring of name or sku), for restore lookups."""
+    q = req.query
+    if "sku:in" in q:
+        skus = set(q["sku:in"].split(","))
+        ids = [i for i in ids if _text(table, i, "sku") in skus]
+    if "name:like" in q:
+        part = q["name:like"].lower()
+        ids = [i for i in ids if part in _text(table, i, "name").lower()]
+    if "keyword" in q:
+        part = q["keyword"].lower()
+        ids = [i for i in ids if part in _text(table, i, "name").lower() or
+               part in _text(table, i, "sku").lower()]
+    return ids
+
+
+def _text(table, rid, name):
+    get = getattr(table, "field", None)
+    value = get(rid, name) if get is not None else table.get(rid).get(name)
+    return getattr(value, "value", value) or ""
 
 
 def get_product(store, req, m):
@@ -414,6 +437,9 @@ def _orders_filtered(store, req):
             if member in req.query:
                 want = _int(req, member, req.query[member], True)
                 ids = [i for i in ids if table.get(i)[member] == want]
+        if "external_order_id" in req.query:
+            want = req.query["external_order_id"]
+            ids = [i for i in ids if str(table.get(i).get("external_order_id")) == want]
     sort = req.query.get("sort", "id:asc")
     if sort == "id:desc":
         ids = list(reversed(ids))
@@ -606,6 +632,13 @@ COMPILED = [(meth, re.compile("^" + pat + "/?$"), h, area, cap)
             for meth, pat, h, area, cap in ROUTES]
 
 
+def register(routes):
+    """Add endpoints (same tuples as ROUTES), e.g. the write endpoints of write_*.py."""
+    ROUTES.extend(routes)
+    COMPILED.extend((meth, re.compile("^" + pat + "/?$"), h, area, cap)
+                    for meth, pat, h, area, cap in routes)
+
+
 def route(method, path):
     """(handler, match, area, cap) for a path, or an error Resp (404 / 405)."""
     allowed = False
@@ -627,6 +660,9 @@ def scope_ok(scopes, area, method):
         return True
     if area == "themes":
         return bool(scopes & {"store_themes_read_only", "store_themes_manage"})
+    if area.startswith("store_"):
+        # a scope named in full: writes need it, reads also take its _read_only twin
+        return area in scopes or (method == "GET" and area + "_read_only" in scopes)
     modify = "store_v2_%s" % area
     if method == "GET":
         return bool(scopes & {modify, modify + "_read_only"})

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """A fake BigCommerce REST API for o7's tests, on loopback only.
 
-Serves /stores/{hash}/v2 and /v3 read endpoints from generated stores (see README.md), a
-control API under /_fake/ for tests, signed theme downloads under /_signed/ and product images
-under /_img/.
+Serves /stores/{hash}/v2 and /v3 read endpoints from generated stores and the write
+endpoints a restore uses (see README.md), a control API under /_fake/ for tests, signed theme
+downloads under /_signed/ and product images under /_img/.
 """
 
 import argparse
@@ -29,11 +29,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import api  # noqa: E402
 import themezip  # noqa: E402
+import write_catalog  # noqa: E402
 from jsonraw import dumpb, dumps  # noqa: E402
 from store import ALL_SCOPES, TYPES, UNLIMITED, Store  # noqa: E402
 
 STORE_PATH = re.compile(r"^/stores/([^/]+)(/.*)?$")
 CONTROL_STORE = re.compile(r"^/_fake/stores/([^/]+)(?:/([a-z]+))?/?$")
+CONTROL_IMG = re.compile(r"^/_fake/stores/([^/]+)/img/(.+)$")
+IMG_PATH = re.compile(r"^/_img/([^/]+)/(.+)$")
 SIGNED_PATH = re.compile(r"^/_signed/([A-Za-z0-9_-]+)/theme\.zip$")
 DUMP_CHUNK = 64 * 1024
 
@@ -69,6 +72,17 @@ class App:
                 raise KeyError(store_hash)
             self.stores[store_hash] = store
         return store
+
+    def image_exists(self, path):
+        """Whether /_img/{hash}/... serves an image: the store exists and the path was not
+        deleted through the control API."""
+        m = IMG_PATH.match(path)
+        with self.lock:
+            store = self.stores.get(m.group(1)) if m else None
+        if store is None:
+            return False
+        with store.lock:
+            return m.group(2) not in store.gone_images
 
     def sign_theme(self, store, theme_uuid, which, done_at):
         token = secrets.token_urlsafe(24)
@@ -162,6 +176,19 @@ def control_store(app, method, store, action, req):
         body = parse_json(req.body)
         store.set_quota(body.get("quota", store.quota), body.get("window_ms", store.window_ms))
         return api.json_resp(200, {"quota": store.quota, "window_ms": store.window_ms})
+    if action == "snapshot" and method == "POST":
+        return api.json_resp(200, {"snapshot": store.snapshot()})
+    if action == "diff" and method == "GET":
+        try:
+            return api.json_resp(200, store.diff(int(req.query.get("snapshot", ""))))
+        except (ValueError, LookupError) as exc:
+            return control_error(404, "no such snapshot: %s" % exc)
+    if action == "writes" and method == "GET":
+        with store.lock:
+            return api.json_resp(200, {"writes": list(store.stats.writes)})
+    if action == "emails" and method == "GET":
+        with store.lock:
+            return api.json_resp(200, {"emails": list(store.emails)})
     if action == "tokens" and method == "POST":
         body = parse_json(req.body)
         scopes = body.get("scopes")
@@ -210,6 +237,15 @@ def control(app, req):
         if "signed_url_ttl_ms" in body:
             app.signed_ttl_s = int(body["signed_url_ttl_ms"]) / 1000.0
         return api.json_resp(200, {"signed_url_ttl_ms": int(app.signed_ttl_s * 1000)})
+    m = CONTROL_IMG.match(path)
+    if m and method == "DELETE":
+        with app.lock:
+            store = app.stores.get(m.group(1))
+        if store is None:
+            return control_error(404, "no such store")
+        with store.lock:
+            store.gone_images.add(m.group(2))
+        return api.Resp(204)
     m = CONTROL_STORE.match(path)
     if m:
         with app.lock:
@@ -305,6 +341,9 @@ def serve_store(app, handler, store, req):
                 resp = routed[0](store, req, routed[1])
             except api.ApiError as exc:
                 resp = exc.resp
+            if req.method != "GET":
+                store.log_write(req.method, api.pattern_of(req.path), resp.status,
+                                getattr(req, "touched", {}))
         resp.headers += heads
         return resp, rule
     finally:
@@ -376,7 +415,10 @@ class Handler(BaseHTTPRequestHandler):
             elif path.startswith("/_signed/"):
                 resp = signed_download(app, req)
             elif path.startswith("/_img/"):
-                resp = api.Resp(200, themezip.png_for(path), ctype="image/png")
+                if app.image_exists(path):
+                    resp = api.Resp(200, themezip.png_for(path), ctype="image/png")
+                else:
+                    resp = api.Resp(404, b"image not found\n", ctype="text/plain")
             else:
                 m = STORE_PATH.match(path)
                 with app.lock:
@@ -500,6 +542,7 @@ def add_cli_stores(app, args):
 
 
 def main(argv):
+    api.register(write_catalog.ROUTES)
     args = parse_args(argv)
     host = loopback(args.host)
     if host is None:

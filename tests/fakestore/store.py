@@ -1,8 +1,8 @@
 """State of one fake store: its records, tokens, rate-limit window, fault rules and stats.
 
 Records live per type in a table keyed by the type's id member, in ascending id order, each in
-dump shape (see data.py). Write endpoints for restore can later be added as operations on these
-tables; the control API's mutate already goes through them.
+dump shape (see data.py). The write endpoints (write_*.py) and the control API's mutate replace
+whole records and never change one in place, so a snapshot is a cheap map of references.
 """
 
 import bisect
@@ -165,6 +165,7 @@ class Stats:
         self.fault_5xx = 0
         self.max_concurrent = 0
         self.urls = []
+        self.writes = []
 
     def as_json(self):
         return {"requests": self.total, "by_pattern": dict(self.by_pattern),
@@ -207,6 +208,11 @@ class Store:
             self.jobs = {}
             self.window_end = 0.0
             self.used = 0
+            self.seq = {}
+            self.snapshots = []
+            self.gone_images = set()
+            self.emails = []
+            self.uploads = {}
 
     def table(self, rtype):
         if rtype not in self.tables:
@@ -246,6 +252,57 @@ class Store:
                 table.put(new)
                 return rid
         raise ValueError("op must be delete, create or update")
+
+    # ---- snapshots and the write log --------------------------------------------------------
+
+    def snapshot(self):
+        """Remember every table's records (by reference) and return the snapshot's id."""
+        with self.lock:
+            snap = {}
+            for t in TYPES:
+                table = self.tables[t]
+                if isinstance(table, LazyProducts):
+                    snap[t] = ("lazy", array("l", table.ids()), dict(table.overlay))
+                else:
+                    snap[t] = ("rows", dict(table.rows))
+            self.snapshots.append(snap)
+            return len(self.snapshots)
+
+    def diff(self, snap_id):
+        """Per type: ids created, deleted, and changed (id -> changed member names)."""
+        with self.lock:
+            if not 1 <= snap_id <= len(self.snapshots):
+                raise LookupError("no snapshot %r" % snap_id)
+            snap = self.snapshots[snap_id - 1]
+            return {t: self._diff_type(self.tables[t], snap[t]) for t in TYPES}
+
+    def _diff_type(self, table, old):
+        if old[0] == "lazy":
+            old_ids, old_overlay = set(old[1]), old[2]
+            new_ids = set(table.ids())
+            suspects = (set(old_overlay) | set(table.overlay)) & old_ids & new_ids
+
+            def before(rid):
+                return old_overlay.get(rid) or data.bench_product(table.ctx, rid, table.cats,
+                                                                  table.brands)
+        else:
+            rows = old[1]
+            old_ids, new_ids = set(rows), set(table.ids())
+            suspects = [rid for rid in old_ids & new_ids if rows[rid] is not table.get(rid)]
+            before = rows.get
+        changed = {}
+        for rid in sorted(suspects, key=str):
+            a, b = before(rid), table.get(rid)
+            names = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+            if names:
+                changed[str(rid)] = names
+        return {"created": sorted(new_ids - old_ids, key=str),
+                "deleted": sorted(old_ids - new_ids, key=str), "changed": changed}
+
+    def log_write(self, method, pattern, status, ids):
+        with self.lock:
+            self.stats.writes.append({"method": method, "pattern": pattern, "status": status,
+                                      "ids": ids})
 
     # ---- rate limiting --------------------------------------------------------------------
 
