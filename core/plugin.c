@@ -7,6 +7,7 @@
 #include "plugin.h"
 #include "buf.h"
 #include "json.h"
+#include "luajson.h"
 #include "embedded.h"
 #include "log.h"
 
@@ -155,6 +156,8 @@ static int api_records(lua_State *L)
 static void push_api(lua_State *L)
 {
     lua_newtable(L);
+    o7_lua_json_push(L);
+    lua_setfield(L, -2, "json");
     lua_pushcfunction(L, api_records);
     lua_setfield(L, -2, "records");
     lua_pushcfunction(L, api_log);
