@@ -13,6 +13,7 @@
 #include "log.h"
 #include "manifest.h"
 #include "plugin.h"
+#include "restore.h"
 #include "storage.h"
 
 #include <errno.h>
@@ -1272,6 +1273,179 @@ static int cmd_gc(ctx *c, int argc, char **argv)
     return EXIT_OK;
 }
 
+/* ---- restore ------------------------------------------------------------------ */
+
+static void restore_json(const o7_restore_result *r, o7_buf *b)
+{
+    o7_buf_puts(b, "{\"backup_id\": ");
+    jstr(b, r->backup_id);
+    o7_buf_puts(b, ", \"source_store\": ");
+    jstr(b, r->source_store);
+    o7_buf_puts(b, ", \"target_store\": ");
+    jstr(b, r->target_store);
+    o7_buf_puts(b, ", \"status\": ");
+    jstr(b, r->status);
+    o7_buf_printf(b, ", \"dry_run\": %s", r->dry_run ? "true" : "false");
+    o7_buf_puts(b, ", \"safety_backup_id\": ");
+    if (r->safety_backup_id[0])
+        jstr(b, r->safety_backup_id);
+    else
+        o7_buf_puts(b, "null");
+    o7_buf_puts(b, ", \"started_at\": ");
+    jtime(b, r->started_at);
+    o7_buf_puts(b, ", \"finished_at\": ");
+    jtime(b, r->finished_at);
+    if (r->error[0]) {
+        o7_buf_puts(b, ", \"error\": ");
+        jstr(b, r->error);
+    }
+    o7_buf_puts(b, ", \"types\": {");
+    for (size_t i = 0; i < r->ntypes; i++) {
+        const o7_restore_type *t = &r->types[i];
+        const o7_restore_counts *c = &t->c;
+        o7_buf_puts(b, i ? ", " : "");
+        jstr(b, t->type);
+        o7_buf_printf(b, ": {\"status\": \"%s\", \"records\": %lld, \"created\": %lld, "
+                      "\"updated\": %lld, \"unchanged\": %lld, \"skipped\": %lld, "
+                      "\"kept\": %lld, \"failed\": %lld",
+                      t->status, (long long)t->records, (long long)c->created,
+                      (long long)c->updated, (long long)c->unchanged, (long long)c->skipped,
+                      (long long)c->kept, (long long)c->failed);
+        if (t->error[0]) {
+            o7_buf_puts(b, ", \"error\": ");
+            jstr(b, t->error);
+        }
+        o7_buf_puts(b, "}");
+    }
+    o7_buf_puts(b, "}, \"records\": [");
+    for (size_t i = 0; i < r->nitems; i++) {
+        const o7_restore_item *it = &r->items[i];
+        o7_buf_puts(b, i ? ", {\"type\": " : "{\"type\": ");
+        jstr(b, it->type);
+        o7_buf_puts(b, ", \"id\": ");
+        jstr(b, it->id);
+        o7_buf_puts(b, ", \"outcome\": ");
+        jstr(b, it->outcome);
+        o7_buf_puts(b, ", \"reason\": ");
+        jstr(b, it->detail);
+        if (it->fields[0]) {
+            o7_buf_puts(b, ", \"fields\": ");
+            jstr(b, it->fields);
+        }
+        o7_buf_puts(b, "}");
+    }
+    o7_buf_printf(b, "], \"requests\": %llu, \"seconds\": %.3f}\n",
+                  (unsigned long long)r->http.sent,
+                  (double)(r->finished_ms - r->started_ms) / 1000.0);
+}
+
+static void restore_human(const o7_restore_result *r)
+{
+    printf("%-14s %8s %8s %8s %9s %8s %6s %7s\n", "TYPE", "RECORDS", "CREATED", "UPDATED",
+           "UNCHANGED", "SKIPPED", "KEPT", "FAILED");
+    for (size_t i = 0; i < r->ntypes; i++) {
+        const o7_restore_type *t = &r->types[i];
+        printf("%-14s %8lld %8lld %8lld %9lld %8lld %6lld %7lld%s%s\n", t->type,
+               (long long)t->records, (long long)t->c.created, (long long)t->c.updated,
+               (long long)t->c.unchanged, (long long)t->c.skipped, (long long)t->c.kept,
+               (long long)t->c.failed, t->error[0] ? "  " : "", t->error);
+    }
+    for (size_t i = 0; i < r->nitems; i++)
+        printf("%s %s %s: %s%s%s\n", r->items[i].type, r->items[i].id, r->items[i].outcome,
+               r->items[i].detail, r->items[i].fields[0] ? " fields: " : "",
+               r->items[i].fields);
+    printf("%s %s of backup %s into store %s: %s, %llu requests\n",
+           r->dry_run ? "plan for the restore" : "restore", r->dry_run ? "(dry run)" : "",
+           r->backup_id, r->target_store, r->status, (unsigned long long)r->http.sent);
+    if (r->safety_backup_id[0])
+        printf("safety backup taken first: %s (restore it to undo this restore)\n",
+               r->safety_backup_id);
+}
+
+static int cmd_restore(ctx *c, int argc, char **argv)
+{
+    o7_err e = {0};
+    const char *id = NULL, *to = NULL;
+    char *types_arg = NULL, *only_arg = NULL;
+    int dry = 0, activate = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--types") == 0 && i + 1 < argc)
+            types_arg = argv[++i];
+        else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
+            only_arg = argv[++i];
+        else if (strcmp(argv[i], "--to") == 0 && i + 1 < argc)
+            to = argv[++i];
+        else if (strcmp(argv[i], "--dry-run") == 0)
+            dry = 1;
+        else if (strcmp(argv[i], "--activate") == 0)
+            activate = 1;
+        else if (argv[i][0] == '-' || id)
+            return usage_error(c, "usage: o7 restore BACKUP_ID [--types a,b] [--only TYPE:ID,...] "
+                                  "[--to STORE_HASH] [--dry-run] [--activate] [--json]");
+        else
+            id = argv[i];
+    }
+    if (id == NULL)
+        return usage_error(c, "usage: o7 restore BACKUP_ID [--types a,b] [--only TYPE:ID,...] "
+                              "[--to STORE_HASH] [--dry-run] [--activate] [--json]");
+    if (types_arg && only_arg)
+        return usage_error(c, "--only names its type itself; use it without --types");
+    const char *types[64], *ids[1024];
+    size_t ntypes = 0, nids = 0;
+    char *only_type = NULL;
+    if (types_arg)
+        for (char *t = strtok(types_arg, ","); t && ntypes < 64; t = strtok(NULL, ","))
+            if (*t)
+                types[ntypes++] = t;
+    if (only_arg) {
+        char *colon = strchr(only_arg, ':');
+        if (colon == NULL || colon == only_arg || colon[1] == '\0')
+            return usage_error(c, "--only takes TYPE:ID[,ID...], e.g. products:114,117");
+        *colon = '\0';
+        only_type = only_arg;
+        for (char *t = strtok(colon + 1, ","); t && nids < 1024; t = strtok(NULL, ","))
+            if (*t)
+                ids[nids++] = t;
+    }
+    if (need_catalog(c, &e) != O7_OK || need_storage(c, &e) != O7_OK ||
+        need_plugins(c, &e) != O7_OK)
+        return fail_err(c, &e);
+    char source[64];
+    if (o7_restore_source(c->cat, id, source, &e) != O7_OK)
+        return fail_err(c, &e);
+    char *token = NULL;
+    if (store_token(c, to ? to : source, &token, &e) != O7_OK)
+        return fail_err(c, &e);
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    o7_restore_opts o = {.backup_id = id, .target_store = to, .token = token,
+                         .types = types_arg ? types : NULL, .ntypes = ntypes,
+                         .only_type = only_type, .only_ids = ids, .nonly = nids,
+                         .dry_run = dry, .activate = activate, .actor = "cli",
+                         .interrupted = &interrupted};
+    o7_restore_result res;
+    o7_rc rc = o7_restore_run(c->conf, c->cat, c->st, c->ps, &o, &res, &e);
+    free_token(token);
+    if (rc != O7_OK && res.ntypes == 0) {
+        o7_restore_result_free(&res);
+        return fail_err(c, &e);
+    }
+    if (c->json) {
+        o7_buf b = O7_BUF_INIT;
+        restore_json(&res, &b);
+        put_json(&b);
+        o7_buf_free(&b);
+    } else {
+        restore_human(&res);
+    }
+    o7_restore_result_free(&res);
+    if (rc != O7_OK)
+        fprintf(stderr, "o7: restore: %s\n", e.msg);
+    return rc == O7_OK ? EXIT_OK : EXIT_FAILED;
+}
+
 /* ---- dispatch ---------------------------------------------------------------- */
 
 typedef struct command {
@@ -1289,6 +1463,12 @@ static const command commands[] = {
      "o7 backup STORE_HASH [--types a,b,...] [--json]\n"
      "  Backs the store up now, one object per type, then the manifest.\n"
      "  Exit 0 when complete, 1 when failed, 2 on bad usage.\n"},
+    {"restore", cmd_restore,
+     "o7 restore BACKUP_ID [--types a,b] [--only TYPE:ID,...] [--to STORE_HASH]\n"
+     "           [--dry-run] [--activate] [--json]\n"
+     "  Verifies the backup, takes a safety backup of the types it touches, then\n"
+     "  puts the records back: each ends created, updated, unchanged, skipped,\n"
+     "  kept or failed. --dry-run only plans. Exit 1 when any record failed.\n"},
     {"backups", cmd_backups, "o7 backups STORE_HASH [--json]\n  Lists the store's backups.\n"},
     {"verify", cmd_verify,
      "o7 verify BACKUP_ID [--json]\n"

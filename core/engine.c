@@ -1214,6 +1214,16 @@ static void fetch_step(fetch_task *t, long status, const char *body, size_t blen
         case O7_FETCH_ATTACH:
             start_attach(t, &q);
             return;
+        case O7_FETCH_PUT:
+        case O7_FETCH_DELETE:
+        case O7_FETCH_MAP:
+        case O7_FETCH_REMEMBER:
+        case O7_FETCH_REPORT:
+        case O7_FETCH_UPLOAD:
+            /* The fetch api has no such calls; only restore hooks do. */
+            stream_fail(s, "plugin %s: fetch asked for a restore-only operation", s->p->type);
+            fetch_end(t);
+            return;
         }
     }
 }
@@ -1678,7 +1688,7 @@ o7_rc o7_backup_run(const o7_conf *conf, o7_catalog *cat, o7_storage *st, o7_plu
         return rc;
     }
     int lock = -1;
-    rc = o7_store_lock(conf, opts->store_hash, &lock, err);
+    rc = opts->lock_held ? O7_OK : o7_store_lock(conf, opts->store_hash, &lock, err);
     if (rc != O7_OK) {
         free(r.streams);
         return rc;

@@ -60,6 +60,7 @@ typedef struct o7_backup_opts {
     const char *kind;           /* "manual", "scheduled", "safety" */
     int progress;               /* live progress lines on standard error */
     volatile sig_atomic_t *interrupted; /* set by a signal handler */
+    int lock_held;              /* the caller holds the store's lock (a restore's safety backup) */
 } o7_backup_opts;
 
 /** Runs one backup of a store. Takes the store's lock (O7_ERR_BUSY when

@@ -410,7 +410,9 @@ static void completed(o7_http *h, job *j, CURLcode res)
         int64_t wait = o7_pacer_throttled(&h->pacer, now, &j->resp.rate, jitter(h));
         /* Waiting as told is the right answer to a 429, so it gets a longer
          * leash than server errors do, but not an endless one. */
-        if (may_retry && j->resp.attempts <= h->opts.max_retries + 12) {
+        /* A 429 was refused before any work was done, so even a POST is
+         * safe to send again. */
+        if (!j->sink_started && j->resp.attempts <= h->opts.max_retries + 12) {
             o7_info("http", "throttled by the store (429); waiting %lld ms", (long long)wait);
             schedule_retry(h, j, wait);
             return;

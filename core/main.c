@@ -26,6 +26,7 @@ static void usage(FILE *f)
           "  store remove HASH       forget a store's token (its backups stay)\n"
           "  backup HASH             back a store up now\n"
           "  backups HASH            list a store's backups\n"
+          "  restore BACKUP_ID       put a backup (or some types or records) back\n"
           "  verify BACKUP_ID        read a backup back and check every object\n"
           "  url BACKUP_ID NAME      a download link for one object of a backup\n"
           "  delete BACKUP_ID        delete a backup\n"

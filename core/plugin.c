@@ -233,6 +233,10 @@ static void read_description(lua_State *L, o7_plugin *p)
     p->file = field_str(L, d, "file");
     p->has_children = field_bool(L, d, "has_children");
     p->has_fetch = field_bool(L, d, "has_fetch");
+    p->has_restore = field_bool(L, d, "has_restore");
+    p->restore_batch = field_int(L, d, "restore_batch");
+    p->restore_parallel = field_int(L, d, "restore_parallel");
+    p->restore_parent = field_str(L, d, "restore_parent");
 
     lua_getfield(L, d, "depends");           /* [d, deps] */
     size_t nd = lua_objlen(L, -1);
@@ -276,6 +280,7 @@ static void plugin_clear(o7_plugin *p)
     free(p->version);
     free(p->scope);
     free(p->file);
+    free(p->restore_parent);
     for (size_t i = 0; i < p->ndepends; i++)
         free(p->depends[i]);
     free(p->depends);
@@ -632,7 +637,10 @@ o7_rc o7_fetch_resume(o7_fetch *f, long status, const char *body, size_t blen,
     int nargs = 0;
     if (lua_status(co) == LUA_YIELD) {
         lua_settop(co, 0);
-        if (status == O7_FETCH_ANSWER_NIL_ERR) {
+        if (status == O7_FETCH_ANSWER_NIL) {
+            lua_pushnil(co);
+            nargs = 1;
+        } else if (status == O7_FETCH_ANSWER_NIL_ERR) {
             lua_pushnil(co);
             nargs = 1;
         } else if (status == 1 && body == NULL) {
@@ -672,9 +680,24 @@ o7_rc o7_fetch_resume(o7_fetch *f, long status, const char *body, size_t blen,
         yielded_query(f, co, 3);
         req->query = f->query;
         req->nquery = f->nquery;
-    } else if (strcmp(op, "post") == 0) {
-        req->op = O7_FETCH_POST;
+    } else if (strcmp(op, "post") == 0 || strcmp(op, "put") == 0) {
+        req->op = op[1] == 'o' ? O7_FETCH_POST : O7_FETCH_PUT;
         req->b = lua_tolstring(co, 3, &req->blen);
+    } else if (strcmp(op, "delete") == 0) {
+        req->op = O7_FETCH_DELETE;
+        yielded_query(f, co, 3);
+        req->query = f->query;
+        req->nquery = f->nquery;
+    } else if (strcmp(op, "map") == 0 || strcmp(op, "remember") == 0 ||
+               strcmp(op, "report") == 0 || strcmp(op, "upload") == 0) {
+        req->op = op[0] == 'm' ? O7_FETCH_MAP : op[2] == 'm' ? O7_FETCH_REMEMBER
+                  : op[2] == 'p' ? O7_FETCH_REPORT : O7_FETCH_UPLOAD;
+        req->b = lua_tolstring(co, 3, &req->blen);
+        req->c = lua_tolstring(co, 4, &req->clen);
+        req->d = lua_tolstring(co, 5, &req->dlen);
+        if (req->b == NULL)
+            return o7_fail(err, O7_ERR_PLUGIN, "plugin %s: %s needs string arguments",
+                           f->p->type, op);
     } else if (strcmp(op, "sleep") == 0) {
         req->op = O7_FETCH_SLEEP;
         req->ms = (long)lua_tointeger(co, 2);
@@ -688,9 +711,55 @@ o7_rc o7_fetch_resume(o7_fetch *f, long status, const char *body, size_t blen,
                        f->p->type, op);
     }
     if ((req->op != O7_FETCH_SLEEP && req->a == NULL) ||
-        ((req->op == O7_FETCH_POST || req->op == O7_FETCH_ATTACH) && req->b == NULL))
+        ((req->op == O7_FETCH_POST || req->op == O7_FETCH_PUT || req->op == O7_FETCH_ATTACH) &&
+         req->b == NULL))
         return o7_fail(err, O7_ERR_PLUGIN, "plugin %s: %s needs string arguments", f->p->type,
                        op);
+    return O7_OK;
+}
+
+o7_rc o7_restore_start(o7_plugins *ps, const o7_plugin *p, const char *const *raws,
+                       const size_t *lens, size_t n, const o7_restore_ctx *ctx, o7_fetch **out,
+                       o7_err *err)
+{
+    lua_State *L = ps->L;
+    o7_fetch *f = calloc(1, sizeof *f);
+    if (f == NULL)
+        return o7_fail(err, O7_ERR_NOMEM, "out of memory");
+    f->ps = ps;
+    f->p = p;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ps->host_ref); /* [host] */
+    lua_getfield(L, -1, "start_restore");            /* [host, start] */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, p->ref);       /* [host, start, desc] */
+    push_api(L);                                     /* [host, start, desc, api] */
+    lua_createtable(L, (int)n, 0);                   /* [..., raws] */
+    for (size_t i = 0; i < n; i++) {
+        lua_pushlstring(L, raws[i], lens[i]);
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+    lua_newtable(L);                                 /* [..., raws, ctx] */
+    lua_pushboolean(L, ctx->dry_run);
+    lua_setfield(L, -2, "dry_run");
+    lua_pushboolean(L, ctx->same_store);
+    lua_setfield(L, -2, "same_store");
+    lua_pushboolean(L, ctx->activate);
+    lua_setfield(L, -2, "activate");
+    lua_pushstring(L, ctx->source_store);
+    lua_setfield(L, -2, "source_store");
+    lua_pushstring(L, ctx->target_store);
+    lua_setfield(L, -2, "target_store");
+    lua_pushstring(L, ctx->backup_id);
+    lua_setfield(L, -2, "backup_id");
+    o7_rc rc = call(L, p->type, "restore", 4, 1, err);
+    if (rc != O7_OK) {
+        lua_pop(L, 1);
+        free(f);
+        return rc;
+    }                                                /* [host, co] */
+    f->co = lua_tothread(L, -1);
+    f->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);      /* [host] */
+    lua_pop(L, 1);                                   /* [] */
+    *out = f;
     return O7_OK;
 }
 

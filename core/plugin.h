@@ -43,6 +43,10 @@ typedef struct o7_plugin {
     char **depends;
     size_t ndepends;
     int has_list, has_children, has_fetch;
+    int has_restore;
+    int restore_batch;     /* records per call of restore.write */
+    int restore_parallel;  /* batches in flight */
+    char *restore_parent;  /* member naming a record's parent: parents go first */
     o7_list_spec list;
     int ref; /* registry reference to the description table */
 } o7_plugin;
@@ -88,7 +92,10 @@ void o7_child_specs_free(o7_child_spec *specs, size_t n);
 /* ---- fetch hooks (coroutines) ------------------------------------------ */
 
 typedef enum o7_fetch_op {
-    O7_FETCH_DONE, O7_FETCH_GET, O7_FETCH_POST, O7_FETCH_SLEEP, O7_FETCH_EMIT, O7_FETCH_ATTACH
+    O7_FETCH_DONE, O7_FETCH_GET, O7_FETCH_POST, O7_FETCH_SLEEP, O7_FETCH_EMIT, O7_FETCH_ATTACH,
+    /* restore hooks only */
+    O7_FETCH_PUT, O7_FETCH_DELETE, O7_FETCH_MAP, O7_FETCH_REMEMBER, O7_FETCH_REPORT,
+    O7_FETCH_UPLOAD
 } o7_fetch_op;
 
 typedef struct o7_fetch o7_fetch;
@@ -98,8 +105,11 @@ typedef struct o7_fetch_request {
     o7_fetch_op op;
     const char *a;    /* get/post: path; emit: raw record; attach: name */
     size_t alen;
-    const char *b;    /* post: body; attach: url */
+    const char *b;    /* post/put: body; attach: url */
     size_t blen;
+    const char *c, *d; /* restore: remember (a type, b old, c new); report (a old id,
+                          b outcome, c detail, d fields); map (a type, b old) */
+    size_t clen, dlen;
     o7_query_param *query; /* get: parameters (owned by the fetch) */
     size_t nquery;
     long ms;          /* sleep */
@@ -111,6 +121,7 @@ o7_rc o7_fetch_start(o7_plugins *ps, const o7_plugin *p, o7_fetch **out, o7_err 
 #define O7_FETCH_ANSWER_NONE (-1)       /* resume with nothing (first call, sleep) */
 #define O7_FETCH_ANSWER_OBJECT (-2)     /* resume with body only (attach: the object) */
 #define O7_FETCH_ANSWER_NIL_ERR (-3)    /* resume with nil, body (attach: the error) */
+#define O7_FETCH_ANSWER_NIL (-4)        /* resume with nil */
 
 /** Resumes with the answer to the last request (none for the first call):
  * for get/post the status and body; for emit true (status 1, no body); for
@@ -120,5 +131,17 @@ o7_rc o7_fetch_start(o7_plugins *ps, const o7_plugin *p, o7_fetch **out, o7_err 
 o7_rc o7_fetch_resume(o7_fetch *f, long status, const char *body, size_t blen,
                       o7_fetch_request *req, o7_err *err);
 void o7_fetch_free(o7_fetch *f);
+
+/** What a restore hook is told about the run. */
+typedef struct o7_restore_ctx {
+    int dry_run, same_store, activate;
+    const char *source_store, *target_store, *backup_id;
+} o7_restore_ctx;
+
+/** Starts p's restore.write hook on a batch of raw records (the lines of
+ * the backup object); drive it with o7_fetch_resume like a fetch hook. */
+o7_rc o7_restore_start(o7_plugins *ps, const o7_plugin *p, const char *const *raws,
+                       const size_t *lens, size_t n, const o7_restore_ctx *ctx, o7_fetch **out,
+                       o7_err *err);
 
 #endif

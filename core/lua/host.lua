@@ -161,6 +161,28 @@ local function describe(p, file)
     if p.fetch ~= nil and type(p.fetch) ~= "function" then
         error("plugin.fetch must be a function", 0)
     end
+    if p.restore ~= nil then
+        local r = p.restore
+        if type(r) ~= "table" or type(r.write) ~= "function" then
+            error("plugin.restore must be a table with a write(api, batch) function", 0)
+        end
+        local batch, parallel = r.batch or 1, r.parallel or 4
+        if type(batch) ~= "number" or batch < 1 or batch > 1000 or batch % 1 ~= 0 then
+            error("restore.batch must be a whole number from 1 to 1000", 0)
+        end
+        if type(parallel) ~= "number" or parallel < 1 or parallel > 16 or parallel % 1 ~= 0 then
+            error("restore.parallel must be a whole number from 1 to 16", 0)
+        end
+        if r.parent ~= nil and type(r.parent) ~= "string" then
+            error("restore.parent must name a member", 0)
+        end
+        d.has_restore = true
+        d.restore_batch = batch
+        -- Parents must exist before their children, so such types go one
+        -- batch at a time, in the order the core sorts them.
+        d.restore_parallel = r.parent and 1 or parallel
+        d.restore_parent = r.parent
+    end
     d.has_children = p.children ~= nil
     d.has_fetch = p.fetch ~= nil
     return d
@@ -225,6 +247,66 @@ local function fetch_api(o7)
         records = o7.records,
         json = cjson,
     }
+end
+
+-- The restore hook: restore.write(api, batch) runs as a coroutine on a
+-- batch of records { raw = text, rec = decoded (o7.json), id = key }. Its
+-- api adds to the fetch api:
+--   put(path, body), delete(path, query) -> status, body
+--   map(type, old_id) -> the id in the target store, or nil
+--   remember(type, old_id, new_id)
+--   report(old_id, outcome, detail, fields) -- created, updated,
+--       unchanged, skipped, kept or failed; every record needs one
+-- and dry_run, same_store, activate, source_store, target_store. In a dry
+-- run, post, put and delete raise an error: nothing can be written.
+local function restore_api(o7, ctx)
+    local y = coroutine.yield
+    local function text(body)
+        if type(body) == "table" then return o7.json.encode(body) end
+        return body
+    end
+    local function write(op)
+        return function(path, body)
+            if ctx.dry_run then error("a write was attempted during a dry run", 2) end
+            if op == "delete" then return y("delete", path, body) end
+            return y(op, path, text(body))
+        end
+    end
+    return {
+        get = function(path, query) return y("get", path, query) end,
+        post = write("post"), put = write("put"), delete = write("delete"),
+        sleep = function(ms) return y("sleep", ms) end,
+        map = function(kind, old)
+            local v = y("map", kind, tostring(old))
+            return v and (tonumber(v) or v)
+        end,
+        remember = function(kind, old, new)
+            return y("remember", kind, tostring(old), tostring(new))
+        end,
+        report = function(old, outcome, detail, fields)
+            return y("report", tostring(old), outcome, detail or "",
+                fields and table.concat(fields, ",") or "")
+        end,
+        upload = function(path, field, object)
+            if ctx.dry_run then error("a write was attempted during a dry run", 2) end
+            return y("upload", path, field, object)
+        end,
+        log = o7.log, json = o7.json,
+        dry_run = ctx.dry_run, same_store = ctx.same_store, activate = ctx.activate,
+        source_store = ctx.source_store, target_store = ctx.target_store,
+        backup_id = ctx.backup_id,
+    }
+end
+
+function host.start_restore(d, o7, raws, ctx)
+    local key = d.list and d.list.key or "id"
+    local batch = {}
+    for i, raw in ipairs(raws) do
+        local rec = o7.json.decode(raw)
+        batch[i] = { raw = raw, rec = rec, id = rec[key] }
+    end
+    local api = restore_api(o7, ctx)
+    return coroutine.create(function() return d.plugin.restore.write(api, batch) end)
 end
 
 function host.start_fetch(d, o7)
