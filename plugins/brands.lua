@@ -1,4 +1,7 @@
--- brands: 250 per page, read by id ranges side by side.
+-- brands: 250 per page, read by id ranges side by side. Restored one per
+-- call, matched by name (unique in a store).
+local R = require("_restore")
+
 return {
     contract = 1,
     type = "brands",
@@ -16,5 +19,14 @@ return {
             upto = "id:max",
             newest = { sort = "id", direction = "desc" },
         },
+    },
+    restore = R.one_by_one {
+        type = "brands",
+        path = "/v3/catalog/brands",
+        item = "/v3/catalog/brands/%s",
+        strip = { "id" },
+        lookup = function(api, body)
+            return R.find(api, "/v3/catalog/brands", { name = body.name })
+        end,
     },
 }
