@@ -578,6 +578,8 @@ def get_theme_job(store, req, m):
             raise ApiError(v3_error(404, "Job not found."))
         job["polls"] += 1
         status = ["QUEUED", "WORKING"][job["polls"] - 1] if job["polls"] <= 2 else "COMPLETED"
+        if "finish" in job:
+            return upload_job(m.group(1), job, status)
         if status == "COMPLETED" and job["url"] is None:
             job["done_at"] = time.monotonic()
             job["url"] = store.app.sign_theme(store, job["theme"], job["which"],
@@ -586,6 +588,23 @@ def get_theme_job(store, req, m):
     result = {"download_url": job["url"]} if status == "COMPLETED" else {}
     return json_resp(200, {"data": {"id": m.group(1), "status": status,
                                     "percent_complete": pct, "errors": [], "warnings": [],
+                                    "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                    "result": result}, "meta": {}})
+
+
+def upload_job(job_id, job, status):
+    """A theme upload job (write_content.py): finish() runs once, on completion, and gives
+    (result, errors); errors make the job FAILED."""
+    result, errors = {}, []
+    if status == "COMPLETED":
+        if "outcome" not in job:
+            job["outcome"] = job["finish"]()
+        result, errors = job["outcome"]
+        if errors:
+            status, result = "FAILED", {}
+    pct = {"QUEUED": 0, "WORKING": 50}.get(status, 100)
+    return json_resp(200, {"data": {"id": job_id, "status": status, "percent_complete": pct,
+                                    "errors": errors, "warnings": [],
                                     "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                     "result": result}, "meta": {}})
 
@@ -660,6 +679,8 @@ def scope_ok(scopes, area, method):
         return True
     if area == "themes":
         return bool(scopes & {"store_themes_read_only", "store_themes_manage"})
+    if area == "store_themes_manage":
+        return area in scopes
     if area.startswith("store_"):
         # a scope named in full: writes need it, reads also take its _read_only twin
         return area in scopes or (method == "GET" and area + "_read_only" in scopes)

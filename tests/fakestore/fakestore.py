@@ -30,6 +30,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import api  # noqa: E402
 import themezip  # noqa: E402
 import write_catalog  # noqa: E402
+import write_content  # noqa: E402
+import write_sales  # noqa: E402
 from jsonraw import dumpb, dumps  # noqa: E402
 from store import ALL_SCOPES, TYPES, UNLIMITED, Store  # noqa: E402
 
@@ -57,6 +59,7 @@ class App:
         self.signed = {}
         self.signed_ttl_s = 60.0
         self.zips = {}
+        self.theme_max_bytes = 50 * 1024 * 1024
 
     def add_store(self, store_hash, preset, seed, quota=None, window_ms=None,
                   latency_ms=None):
@@ -94,6 +97,8 @@ class App:
         theme = store.table("themes").get(theme_uuid)
         if theme is None:
             return None
+        if which == "original" and theme_uuid in store.uploads:
+            return store.uploads[theme_uuid]
         key = (store.hash, dumps(theme), which)
         with self.lock:
             blob = self.zips.get(key)
@@ -236,7 +241,10 @@ def control(app, req):
         body = parse_json(req.body)
         if "signed_url_ttl_ms" in body:
             app.signed_ttl_s = int(body["signed_url_ttl_ms"]) / 1000.0
-        return api.json_resp(200, {"signed_url_ttl_ms": int(app.signed_ttl_s * 1000)})
+        if "theme_max_bytes" in body:
+            app.theme_max_bytes = int(body["theme_max_bytes"])
+        return api.json_resp(200, {"signed_url_ttl_ms": int(app.signed_ttl_s * 1000),
+                                   "theme_max_bytes": app.theme_max_bytes})
     m = CONTROL_IMG.match(path)
     if m and method == "DELETE":
         with app.lock:
@@ -542,7 +550,7 @@ def add_cli_stores(app, args):
 
 
 def main(argv):
-    api.register(write_catalog.ROUTES)
+    api.register(write_catalog.ROUTES + write_sales.ROUTES + write_content.ROUTES)
     args = parse_args(argv)
     host = loopback(args.host)
     if host is None:

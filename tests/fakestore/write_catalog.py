@@ -127,11 +127,14 @@ def check_unique(store, rec, own_id=None):
                 fail(409, "The product %s is a duplicate." % label,
                      {label: "%s '%s' is already used by product %d" % (label, value, rid)})
     check_variant_skus(store, [v["sku"] for v in rec.get("variants", [])
-                               if v.get("sku") and v["sku"] != rec.get("sku")], own_id)
+                               if v.get("sku") and v["sku"] != rec.get("sku")], own_id,
+                       whole_product=True)
 
 
-def check_variant_skus(store, skus, own_id=None, own_variant=None):
-    """409 when a variant SKU is taken. Bench stores check changed products only."""
+def check_variant_skus(store, skus, own_id=None, own_variant=None, whole_product=False):
+    """409 when a variant SKU is taken by another variant (of another product when
+    whole_product: its own variants are the ones being checked). Bench stores check changed
+    products only."""
     if not skus:
         return
     seen = set()
@@ -142,6 +145,8 @@ def check_variant_skus(store, skus, own_id=None, own_variant=None):
     table = store.table("products")
     rows = table.overlay if isinstance(table, LazyProducts) else table.rows
     for rid, rec in rows.items():
+        if whole_product and rid == own_id:
+            continue
         for v in rec.get("variants", []):
             if v["id"] == own_variant:
                 continue

@@ -18,7 +18,7 @@ import zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from test_fakestore import FAKESTORE, Client, Failed, check  # noqa: E402
+from test_fakestore import FAKESTORE, Client, check  # noqa: E402
 
 SRC = "/stores/src"
 T = "/stores/tgt"
@@ -256,6 +256,294 @@ def test_brands_and_categories(c):
     check(left["data"] == [], "children deleted with their parent")
 
 
+# ---- customers -------------------------------------------------------------------------------
+
+def customer(n, **extra):
+    body = {"email": "c%d@example.com" % n, "first_name": "C%d" % n, "last_name": "Test"}
+    body.update(extra)
+    return body
+
+
+ADDR = {"first_name": "A", "last_name": "B", "address1": "1 Road", "city": "Leeds",
+        "country_code": "GB", "state_or_province": "West Yorkshire", "postal_code": "LS1 4AP"}
+
+
+def test_customers(c):
+    st, _, got = c.json("POST", T + "/v3/customers", [customer(
+        1, authentication={"force_password_reset": True, "new_password": "S3cret!pass"},
+        addresses=[ADDR, ADDR], store_credit_amounts=[{"amount": 12.5}],
+        attributes=[{"attribute_id": 1, "attribute_value": "gold"}],
+        trigger_account_created_notification=False), customer(2)])
+    check(st == 200 and [x["id"] for x in got["data"]] == [1, 2], "ids assigned: %r" % st)
+    one = got["data"][0]
+    check(one["authentication"] == {"force_password_reset": True} and
+          "S3cret" not in json.dumps(got), "password accepted, never echoed")
+    check(one["address_count"] == 1 and one["store_credit_amounts"] == [{"amount": 12.5}] and
+          one["attributes"][0]["attribute_value"] == "gold", "inline parts (duplicate dropped)")
+    st, _, em = c.json("GET", "/_fake/stores/tgt/emails")
+    check(em["emails"] == [], "no account email without the trigger")
+    c.json("POST", T + "/v3/customers", [customer(3, trigger_account_created_notification=True)])
+    st, _, em = c.json("GET", "/_fake/stores/tgt/emails")
+    check([e["customer_id"] for e in em["emails"]] == [3], "the trigger is recorded")
+    st, _, err = c.json("POST", T + "/v3/customers", [customer(4), customer(1)])
+    check(st == 422 and v3_err(err, 422) and "already in use" in err["errors"]["1.email"],
+          "duplicate email 422: %r" % err)
+    st, _, err = c.json("POST", T + "/v3/customers", [{"email": "x@example.com"}])
+    check(st == 422 and set(err["errors"]) == {"0.first_name", "0.last_name"}, "required")
+    st, _, err = c.json("POST", T + "/v3/customers", [customer(n) for n in range(10, 21)])
+    check(st == 413 and v3_err(err, 413), "11 customers give 413")
+    for ro in ("date_created", "registration_ip_address", "address_count", "id"):
+        st, _, err = c.json("POST", T + "/v3/customers", [customer(30, **{ro: 1})])
+        check(st == 422 and "0." + ro in err["errors"], "read-only %s on POST" % ro)
+    st, _, err = c.json("PUT", T + "/v3/customers", [{"id": 1, "date_modified": "x"}])
+    check(st == 422 and "0.date_modified" in err["errors"], "read-only on PUT")
+    st, _, got = c.json("PUT", T + "/v3/customers", [{"id": 2, "notes": "restored"}])
+    check(st == 200 and got["data"][0]["notes"] == "restored", "PUT by id")
+    st, _, got = c.json("POST", T + "/v3/customers/addresses",
+                        [dict(ADDR, customer_id=1), dict(ADDR, customer_id=2)])
+    check(st == 200 and [a["customer_id"] for a in got["data"]] == [2],
+          "duplicate address left out of the answer: %r" % got["data"])
+    st, _, got = c.json("PUT", T + "/v3/customers/attribute-values",
+                        [{"customer_id": 2, "attribute_id": 2, "value": "42"}])
+    check(st == 200 and got["data"][0]["value"] == "42", "attribute value upserted")
+    st, _, got = c.json("GET", T + "/v3/customers?id:in=2&include=addresses,attributes")
+    cust = got["data"][0]
+    check(cust["address_count"] == 1 and cust["attributes"][0]["attribute_value"] == "42",
+          "reads show the writes")
+    st, _, got = c.json("GET", T + "/v3/customers?email:in=c1@example.com")
+    check([x["id"] for x in got["data"]] == [1], "lookup by email")
+    st, _, _ = c.request("DELETE", T + "/v3/customers?id:in=3")
+    st2, _, got = c.json("GET", T + "/v3/customers?id:in=3")
+    check(st == 204 and got["data"] == [], "customer deleted")
+
+
+# ---- orders and stock ------------------------------------------------------------------------
+
+BILL = {"first_name": "A", "last_name": "B", "street_1": "1 Road", "city": "Austin",
+        "state": "Texas", "zip": "78701", "country": "United States", "country_iso2": "US",
+        "email": "a@example.com"}
+
+
+def test_orders(c):
+    st, _, made = c.json("POST", T + "/v3/catalog/products", product_body(
+        "Stocked", "ST", variants=[{"sku": "ST-S", "inventory_level": 10, "option_values": [
+            {"option_display_name": "Size", "label": "S"}]}]))
+    prod = made["data"]
+    vid = prod["variants"][0]["id"]
+    body = {"billing_address": BILL, "external_source": "M-MIG", "external_order_id": "100",
+            "date_created": "Tue, 05 Jan 2021 10:00:00 +0000", "status_id": 10,
+            "products": [{"product_id": prod["id"], "variant_id": vid, "quantity": 3},
+                         {"name": "Gone product", "quantity": 1, "price_inc_tax": 5,
+                          "price_ex_tax": 5}]}
+    st, _, raw = c.request("POST", T + "/v2/orders", body)
+    check(st == 200, "order created: %d %r" % (st, raw[:200]))
+    order = json.loads(raw)
+    check(order["id"] == 1 and order["status_id"] == 10 and order["date_created"] ==
+          body["date_created"] and order["products"]["resource"] == "/orders/1/products",
+          "order shape")
+    st, _, got = c.json("GET", T + "/v3/catalog/products/%d/variants" % prod["id"])
+    check(got["data"][0]["inventory_level"] == 7, "stock taken: %r" %
+          got["data"][0]["inventory_level"])
+    st, _, found = c.json("GET", T + "/v2/orders?external_order_id=100")
+    check([o["id"] for o in found] == [1], "lookup by external_order_id")
+    bad = dict(body, id=5)
+    st, _, raw = c.request("POST", T + "/v2/orders", bad)
+    check(st == 400 and v2_err(raw, 400), "id refused on POST")
+    st, _, raw = c.request("POST", T + "/v2/orders", dict(body, billing_address=dict(
+        BILL, zip="7")))
+    check(st == 400 and v2_err(raw, 400) and b"zip" in raw, "zip needs 2 characters")
+    st, _, raw = c.request("POST", T + "/v2/orders", dict(body, consignments=[{}]))
+    check(st == 400 and b"consignments" in raw, "products and consignments refused")
+    st, _, raw = c.request("POST", T + "/v2/orders", dict(body, date_created="2021-01-05"))
+    check(st == 400 and b"RFC-2822" in raw, "date_created must be RFC-2822")
+    st, _, lines = c.json("GET", T + "/v2/orders/1/products")
+    st, _, addrs = c.json("GET", T + "/v2/orders/1/shipping_addresses")
+    ship = {"order_address_id": addrs[0]["id"], "tracking_number": "1Z1",
+            "items": [{"order_product_id": lines[0]["id"], "quantity": 3}]}
+    st, _, raw = c.request("POST", T + "/v2/orders/1/shipments",
+                           dict(ship, order_address_id=999))
+    check(st == 422 and v2_err(raw, 422), "shipment with a foreign address 422")
+    st, _, raw = c.request("POST", T + "/v2/orders/1/shipments",
+                           dict(ship, items=[{"order_product_id": 999, "quantity": 1}]))
+    check(st == 422 and v2_err(raw, 422), "shipment with a foreign line 422")
+    st, _, got = c.json("POST", T + "/v2/orders/1/shipments", ship)
+    check(st == 201 and got["items"][0]["quantity"] == 3, "shipment created")
+    st, _, got = c.json("PUT", T + "/v2/orders/1", {"status_id": 2, "staff_notes": "restored"})
+    check(st == 200 and got["status"] == "Shipped", "order PUT")
+    st, _, raw = c.request("PUT", T + "/v2/orders/1", {"date_created": BILL["zip"]})
+    check(st == 400, "date_created only on POST")
+    st, _, _ = c.request("DELETE", T + "/v2/orders/1")
+    st2, _, got = c.json("GET", T + "/v2/orders/1")
+    check(st == 204 and got["is_deleted"] is True, "DELETE archives")
+    line = dump(c, "tgt", "orders")[0]
+    check(line["shipments"][0]["tracking_number"] == "1Z1" and len(line["products"]) == 2,
+          "dump has the full order")
+    st, _, got = c.json("PUT", T + "/v3/inventory/adjustments/absolute", {"items": [
+        {"location_id": 1, "variant_id": vid, "quantity": 25}]})
+    st2, _, p = c.json("GET", T + "/v3/catalog/products/%d" % prod["id"])
+    check(st == 200 and p["data"]["inventory_level"] == 25, "absolute adjustment")
+    st, _, err = c.json("PUT", T + "/v3/inventory/adjustments/absolute", {"items": [
+        {"location_id": 9, "variant_id": vid, "quantity": 1}]})
+    check(st == 422 and v3_err(err, 422), "unknown location 422")
+
+
+# ---- content, marketing, themes --------------------------------------------------------------
+
+def test_pages_blog_redirects_coupons(c):
+    pages = T + "/v3/content/pages"
+    st, _, got = c.json("POST", pages, {"name": "About", "type": "page", "body": "<p>x</p>"})
+    check(st == 201 and got["data"]["id"] == 1 and got["data"]["url"] == "/about/", "page")
+    st, _, err = c.json("POST", pages, {"name": "News", "type": "blog"})
+    check(st == 422 and v3_err(err, 422) and "blog pages cannot be created" in err["title"],
+          "blog page refused: %r" % err)
+    st, _, got = c.json("POST", pages, [{"name": "Help", "type": "raw", "body": "b"},
+                                        {"name": "Dup", "type": "page", "url": "/about/"}])
+    check(st == 207 and got["meta"]["failed"] == 1 and "url" in got["errors"][0]["title"],
+          "(channel, url) unique, 207: %r" % got)
+    st, _, got = c.json("PUT", pages + "/1", {"name": "About us"})
+    check(st == 200 and got["data"]["name"] == "About us", "page PUT")
+    st, _, got = c.json("GET", pages + "?include=body&id:in=1")
+    check(got["data"][0]["body"] == "<p>x</p>", "body kept")
+    posts = T + "/v2/blog/posts"
+    st, _, raw = c.request("POST", posts, {"title": "Hello"})
+    check(st == 400 and v2_err(raw, 400) and b"body" in raw, "blog body required")
+    st, _, raw = c.request("POST", posts, {"title": "Hello", "body": "<p>x</p>",
+                                           "published_date": "2021-01-05T10:00:00+00:00"})
+    check(st == 400 and b"RFC-2822" in raw, "ISO published_date refused")
+    st, _, got = c.json("POST", posts, {"title": "Hello", "body": "<p>x</p>",
+                                        "published_date": "Tue, 05 Jan 2021 10:00:00 +0000"})
+    check(st == 201 and got["published_date"]["date"] == "2021-01-05 10:00:00.000000" and
+          got["url"] == "/blog/hello/", "blog post created: %r" % got)
+    st, _, raw = c.request("POST", posts, {"title": "Other", "body": "b", "url": "/blog/hello/"})
+    check(st == 409 and v2_err(raw, 409), "blog url 409")
+    st, _, got = c.json("PUT", T + "/v3/storefront/redirects", [
+        {"from_path": "/old-about", "site_id": 1000, "to": {"type": "page", "entity_id": 1}},
+        {"from_path": "/x", "site_id": 1000, "to": {"type": "url", "url": "https://e.org/"}}])
+    check(st == 201 and [r["id"] for r in got["data"]] == [1, 2] and
+          got["data"][0]["to_url"].endswith("/about/"), "redirects created: %r" % got)
+    st, _, got = c.json("PUT", T + "/v3/storefront/redirects", [
+        {"from_path": "/old-about", "site_id": 1000, "to": {"type": "url", "url": "/n"}}])
+    check(st == 201 and got["data"][0]["id"] == 1, "upsert by (site_id, from_path)")
+    coupon = {"name": "Ten", "code": "TEN", "type": "percentage_discount", "amount": 10,
+              "applies_to": {"entity": "categories", "ids": [0]}}
+    st, _, got = c.json("POST", T + "/v2/coupons", coupon)
+    check(st == 201 and got["amount"] == "10.0000" and got["id"] == 1, "coupon created")
+    st, _, raw = c.request("POST", T + "/v2/coupons", dict(coupon, name="Again"))
+    check(st == 409 and v2_err(raw, 409), "coupon code 409")
+    st, _, raw = c.request("POST", T + "/v2/coupons", {"code": "X"})
+    check(st == 400 and v2_err(raw, 400), "coupon required fields")
+
+
+def multipart(blob):
+    boundary = uuid.uuid4().hex
+    body = (("--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"t.zip\"\r\n"
+             "Content-Type: application/zip\r\n\r\n" % boundary).encode() + blob +
+            ("\r\n--%s--\r\n" % boundary).encode())
+    return body, {"Content-Type": "multipart/form-data; boundary=" + boundary}
+
+
+def theme_zip(name):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("config.json", json.dumps({"name": name, "variations": [
+            {"name": "Light", "id": "light", "meta": {"desc": "Light"}}]}))
+    return buf.getvalue()
+
+
+def upload(c, blob):
+    body, heads = multipart(blob)
+    heads["X-Auth-Token"] = "o7-sample-token"
+    c.conn = c.conn or __import__("http.client").client.HTTPConnection("127.0.0.1", c.port)
+    c.conn.request("POST", T + "/v3/themes", body=body, headers=heads)
+    resp = c.conn.getresponse()
+    return resp.status, json.loads(resp.read() or b"null")
+
+
+def test_themes(c):
+    st, got = upload(c, theme_zip("Restored"))
+    check(st == 201 and "job_id" in got, "upload accepted: %d %r" % (st, got))
+    job = got["job_id"]
+    st, busy = upload(c, theme_zip("Second"))
+    check(st == 409 and "in progress" in busy["title"], "one upload at a time")
+    for _ in range(3):
+        st, _, polled = c.json("GET", T + "/v3/themes/jobs/" + job)
+    check(polled["data"]["status"] == "COMPLETED", "job completes")
+    tid = polled["data"]["result"]["theme_id"]
+    st, _, theme = c.json("GET", T + "/v3/themes/" + tid)
+    check(theme["data"]["name"] == "Restored", "uploaded theme listed")
+    var = theme["data"]["variations"][0]["uuid"]
+    st, _, _ = c.request("POST", T + "/v3/themes/actions/activate",
+                         {"variation_id": var, "which": "original"})
+    st2, _, themes = c.json("GET", T + "/v3/themes")
+    active = [t["uuid"] for t in themes["data"] if t["is_active"]]
+    check(st == 204 and active == [tid], "activated: %r" % active)
+    c.json("POST", "/_fake/config", {"theme_max_bytes": 100})
+    try:
+        st, err = upload(c, theme_zip("Big") + b"x" * 200)
+    finally:
+        c.json("POST", "/_fake/config", {"theme_max_bytes": 50 * 1024 * 1024})
+    check(st == 413, "bundle over the limit gives 413")
+    for i in range(19):
+        c.json("POST", "/_fake/stores/tgt/mutate", {"op": "create", "type": "themes", "record": {
+            "uuid": str(uuid.uuid4()), "name": "T%d" % i, "is_active": False,
+            "is_private": True, "updated_at": "", "variations": []}})
+    st, err = upload(c, theme_zip("One too many"))
+    check(st == 409 and err["title"] == "You have reached your upload limit", "20 themes max")
+
+
+# ---- snapshot, diff, write log, quota and faults ---------------------------------------------
+
+def test_snapshot_diff_and_writes(c):
+    st, _, snap = c.json("POST", "/_fake/stores/src/snapshot")
+    check(st == 200 and isinstance(snap["snapshot"], int), "snapshot")
+    c.json("PUT", SRC + "/v3/catalog/products/7", {"price": 1.25})
+    c.json("POST", SRC + "/v3/catalog/brands", {"name": "Brand new"})
+    c.request("DELETE", SRC + "/v3/customers?id:in=5")
+    c.json("POST", SRC + "/v3/catalog/products/9/custom-fields", {"name": "n", "value": "v"})
+    c.json("POST", SRC + "/v3/catalog/brands", {"name": "Alder"})  # a refused write
+    st, _, diff = c.json("GET", "/_fake/stores/src/diff?snapshot=%d" % snap["snapshot"])
+    check(st == 200 and diff["products"]["changed"] == {
+        "7": ["calculated_price", "date_modified", "price"],
+        "9": ["custom_fields"]}, "changed members: %r" % diff["products"])
+    check(diff["brands"]["created"] == [26] and diff["customers"]["deleted"] == [5] and
+          diff["orders"] == {"created": [], "deleted": [], "changed": {}}, "created/deleted")
+    st, _, log = c.json("GET", "/_fake/stores/src/writes")
+    got = [(w["method"], w["pattern"], w["status"], w["ids"]) for w in log["writes"]]
+    check(got == [("PUT", "/v3/catalog/products/{id}", 200, {"products": [7]}),
+                  ("POST", "/v3/catalog/brands", 200, {"brands": [26]}),
+                  ("DELETE", "/v3/customers", 204, {"customers": [5]}),
+                  ("POST", "/v3/catalog/products/{id}/custom-fields", 200,
+                   {"products": [9]}),
+                  ("POST", "/v3/catalog/brands", 409, {})], "write log %r" % got)
+    c.json("POST", "/_fake/stats/reset")
+    st, _, log = c.json("GET", "/_fake/stores/src/writes")
+    check(log["writes"] == [], "stats reset clears the write log")
+    st, _, diff = c.json("GET", "/_fake/stores/src/diff?snapshot=99")
+    check(st == 404, "unknown snapshot 404")
+
+
+def test_quota_faults_scopes(c):
+    c.json("POST", "/_fake/stores/tgt/quota", {"quota": 2, "window_ms": 60000})
+    try:
+        codes = [c.json("POST", T + "/v3/catalog/brands", {"name": "Q%d" % i})[0]
+                 for i in range(3)]
+    finally:
+        c.json("POST", "/_fake/stores/tgt/quota", {"quota": 0, "window_ms": 30000})
+    check(codes == [200, 200, 429], "writes count against the quota: %r" % codes)
+    c.json("POST", "/_fake/stores/tgt/faults", {"rules": [
+        {"path": "^/v3/catalog/brands$", "method": "POST", "count": 1, "status": 500}]})
+    st, _, _ = c.json("POST", T + "/v3/catalog/brands", {"name": "Faulted"})
+    st2, _, _ = c.json("POST", T + "/v3/catalog/brands", {"name": "Faulted"})
+    check(st == 500 and st2 == 200, "fault rules apply to writes: %d %d" % (st, st2))
+    c.json("POST", "/_fake/stores/tgt/tokens", {"token": "ro", "scopes": [
+        "store_v2_products_read_only", "store_themes_read_only"]})
+    st, _, _ = c.json("POST", T + "/v3/catalog/brands", {"name": "RO"}, token="ro")
+    check(st == 403, "read-only scope cannot write")
+    st, _, _ = c.json("POST", T + "/v3/themes/actions/activate", {"variation_id": "x"},
+                      token="ro")
+    check(st == 403, "theme writes need store_themes_manage")
+
+
 # ---- runner -------------------------------------------------------------------------------------
 
 def start_server():
@@ -271,7 +559,13 @@ def start_server():
 TESTS = [("product create", test_product_create),
          ("product rules", test_product_rules),
          ("product updates and sub-resources", test_product_updates),
-         ("brands, trees and categories", test_brands_and_categories)]
+         ("brands, trees and categories", test_brands_and_categories),
+         ("customers", test_customers),
+         ("orders, shipments and stock", test_orders),
+         ("pages, blog, redirects, coupons", test_pages_blog_redirects_coupons),
+         ("themes upload and activate", test_themes),
+         ("snapshot, diff and write log", test_snapshot_diff_and_writes),
+         ("quota, faults and scopes", test_quota_faults_scopes)]
 
 
 def main():
