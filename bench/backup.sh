@@ -52,15 +52,24 @@ quota_products=${QUOTA_PRODUCTS:-2500}
 
 # One fake store process for every scenario, so o7 and curl meet the same
 # server; its stores differ in size only (latency and quota are set per run).
-mkfifo "$tmp/ready"
 python3 "$src/tests/fakestore/fakestore.py" --host 127.0.0.1 --port 0 \
     --store "big=bench:$products" --store "small=bench:$small" \
-    --store "quota=bench:$quota_products" > "$tmp/ready" 2>"$tmp/store.err" &
+    --store "quota=bench:$quota_products" > "$tmp/store.out" 2>"$tmp/store.err" &
 store_pid=$!
+# Its first line names the port; a file, not a pipe, so later output cannot
+# meet a closed reader.
 url=""
-read -r line < "$tmp/ready" || true
-case $line in *"listening on http://127.0.0.1:"*) url=${line##*listening on } ;; esac
-[ -n "$url" ] || { echo "backup.sh: the fake store did not start" >&2; cat "$tmp/store.err" >&2; exit 1; }
+for _ in $(seq 100); do
+    line=$(head -n 1 "$tmp/store.out")
+    case $line in *"listening on http://127.0.0.1:"*) url=${line##*listening on }; break ;; esac
+    kill -0 "$store_pid" 2>/dev/null || break
+    sleep 0.1
+done
+if [ -z "$url" ]; then
+    echo "backup.sh: the fake store did not start" >&2
+    cat "$tmp/store.err" >&2
+    exit 1
+fi
 
 mkdir -p "$here/results"
 out=$here/results/backup-$(date -u +%Y-%m-%dT%H%M).md
@@ -81,13 +90,14 @@ import time
 import urllib.request
 
 (o7, store_url, tmp, out_path, commit, deadline, runs, products, small,
- quota_products) = sys.argv[1:11]
+ quota_products, store_pid) = sys.argv[1:12]
 deadline, runs = float(deadline), int(runs)
 products, small, quota_products = int(products), int(small), int(quota_products)
 TOKEN = "o7-sample-token"
 PAGE = 10          # products per page with every include (plugins/products.lua)
 QUOTA, WINDOW_MS = 150, 30000
 current = None     # the child being timed, ended on SIGTERM
+cpu_used = 0.0     # the fake store's CPU seconds during the last timed run
 
 
 def on_term(signum, frame):
@@ -110,6 +120,13 @@ def call(method, path, body=None):
     return json.loads(text) if text.strip().startswith(("{", "[")) else text
 
 
+def store_cpu():
+    """CPU seconds the fake store has used so far (user + system)."""
+    with open("/proc/%s/stat" % store_pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def remaining():
     left = deadline - time.time()
     if left < 5:
@@ -128,6 +145,8 @@ def timed(argv, shell=False):
         cmd = ["bash", "-c", "set -o pipefail; " + argv]
     else:
         cmd = ["/usr/bin/time", "-f", "%M", "-o", rss] + argv
+    global cpu_used
+    cpu0 = store_cpu()
     start = time.monotonic()
     current = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                start_new_session=True)
@@ -138,6 +157,7 @@ def timed(argv, shell=False):
         current.wait()
         raise
     secs = time.monotonic() - start
+    cpu_used = store_cpu() - cpu0
     rc, current = current.returncode, None
     if rc != 0:
         raise SystemExit("backup.sh: %s failed (%d): %s" % (argv if shell else argv[0], rc,
@@ -186,7 +206,7 @@ def o7_run(conf, store, record=False):
             store, doc["status"], t["records"]))
     r = {"secs": secs, "rss": kib, "records": t["records"], "bytes": t["bytes"],
          "requests": doc["requests"], "served": st["requests"], "s429": st["served_429"],
-         "throttled": doc["throttled"], "retries": doc["retries"]}
+         "throttled": doc["throttled"], "retries": doc["retries"], "cpu": cpu_used}
     if record:
         r["urls"] = st["urls"]
     return r
@@ -211,7 +231,7 @@ def curl_run(store, cfg, nurls):
     if st["requests"] != nurls or st["served_429"]:
         raise SystemExit("backup.sh: curl sent %d requests of %d (%d 429s)" % (
             st["requests"], nurls, st["served_429"]))
-    return {"secs": secs, "rss": kib, "served": st["requests"]}
+    return {"secs": secs, "rss": kib, "served": st["requests"], "cpu": cpu_used}
 
 
 def med(rows, key):
@@ -245,9 +265,10 @@ for latency in (0, 20):
         o7_rows.append(row)
         crow = curl_run("big", cfg, len(urls))
         curl_rows.append(crow)
-        log("%d ms run %d: o7 %.1f s %d KiB %d req | curl+gzip %.1f s %d KiB" % (
-            latency, i + 1, row["secs"], row["rss"], row["requests"], crow["secs"],
-            crow["rss"]))
+        log("%d ms run %d: o7 %.1f s %d KiB %d req (store CPU %.1f s) | curl+gzip %.1f s "
+            "%d KiB (store CPU %.1f s)" % (latency, i + 1, row["secs"], row["rss"],
+                                           row["requests"], row["cpu"], crow["secs"],
+                                           crow["rss"], crow["cpu"]))
     results[latency] = (o7_rows, curl_rows)
 call("POST", "/_fake/stores/big/faults", {"rules": [], "latency_ms": 0})
 
@@ -304,6 +325,8 @@ for latency in (0, 20):
     rss_big[latency] = rss
     row(tag + ": peak RSS MiB", "%.1f" % rss, "%.1f (curl)" % (med(curl_rows, "rss") / 1024.0),
         "-", "< 64 MiB", rss < 64.0)
+    row(tag + ": fake store CPU s per run", "%.1f" % med(o7_rows, "cpu"),
+        "%.1f" % med(curl_rows, "cpu"), "-", "-", None)
     row(tag + ": 429s / retries", "%d / %d" % (max(r["throttled"] for r in o7_rows),
                                                 max(r["retries"] for r in o7_rows)),
         "-", "-", "-", None)
@@ -331,12 +354,12 @@ head = ["# o7 backup benchmark, %s" % time.strftime("%Y-%m-%d %H:%M UTC", time.g
         "Load average (1, 5, 15 min) at the start: %s; at the end: %s. Other work on the "
         "machine slows the Python store and so both sides." % (load_start, loadavg()), "",
         "Command: `%s`" % os.environ.get("BENCH_CMD", "bench/backup.sh"), ""]
-tail = ["", "Per run (seconds, peak RSS KiB):", ""]
+tail = ["", "Per run (seconds / peak RSS KiB / fake store CPU seconds):", ""]
 for latency in (0, 20):
     o7_rows, curl_rows = results[latency]
     tail.append("- %d ms: o7 %s; curl+gzip %s" % (
-        latency, ", ".join("%.1f/%d" % (r["secs"], r["rss"]) for r in o7_rows),
-        ", ".join("%.1f/%d" % (r["secs"], r["rss"]) for r in curl_rows)))
+        latency, ", ".join("%.1f/%d/%.1f" % (r["secs"], r["rss"], r["cpu"]) for r in o7_rows),
+        ", ".join("%.1f/%d/%.1f" % (r["secs"], r["rss"], r["cpu"]) for r in curl_rows)))
 tail.append("- %d products: o7 %s" % (small, ", ".join(
     "%.1f/%d" % (r["secs"], r["rss"]) for r in small_rows)))
 tail.append("- quota: o7 %s" % ", ".join(
@@ -353,7 +376,7 @@ PY
 export O7_PLUGINS=$src/plugins
 export BENCH_CMD="bench/backup.sh $*"
 timeout -k 10 "$((max_minutes * 60 + 30))" python3 "$tmp/driver.py" "$o7" "$url" "$tmp" "$out" \
-    "$commit" "$deadline" "${RUNS:-5}" "$products" "$small" "$quota_products" &
+    "$commit" "$deadline" "${RUNS:-5}" "$products" "$small" "$quota_products" "$store_pid" &
 driver_pid=$!
 rc=0
 wait "$driver_pid" || rc=$?
