@@ -95,10 +95,14 @@ static int count(rrun *r, rtype *t, const char *id, const char *outcome, const c
 {
     o7_restore_counts *c = &t->res->c;
     int line_needed = 0;
+    /* A created or updated record gets a line too when the plugin has
+     * something to say about it (a password to reset, a reference that
+     * could not be mapped, an order number that changed). */
+    int noted = detail != NULL && detail[0] != '\0';
     if (strcmp(outcome, "created") == 0)
-        c->created++;
+        c->created++, line_needed = noted;
     else if (strcmp(outcome, "updated") == 0)
-        c->updated++, line_needed = r->ctx.dry_run;
+        c->updated++, line_needed = r->ctx.dry_run || noted;
     else if (strcmp(outcome, "unchanged") == 0)
         c->unchanged++;
     else if (strcmp(outcome, "skipped") == 0)
@@ -341,6 +345,99 @@ static o7_rc send(task *k, const char *method, const o7_fetch_request *q)
     return rc;
 }
 
+/* ---- uploads: an attachment of the backup, sent as multipart/form-data ---- */
+
+#define UPLOAD_MAX_BYTES (64 * 1024 * 1024) /* above the API's 50 MB theme limit */
+
+static o7_rc to_buf(void *ud, const void *data, size_t len)
+{
+    o7_buf *b = ud;
+    if (b->len + len > UPLOAD_MAX_BYTES)
+        return O7_ERR_IO;
+    return o7_buf_append(b, data, len);
+}
+
+/* An object name a plugin may upload: one of the backup's attachments. */
+static int attachment_name_ok(const char *object, const char *field)
+{
+    if (strncmp(object, "attachments/", 12) != 0 || strstr(object, "..") || strchr(object, '"')
+        || strchr(object, '\r') || strchr(object, '\n'))
+        return 0;
+    for (const char *c = field; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')
+              || *c == '_' || *c == '-'))
+            return 0;
+    return field[0] != '\0';
+}
+
+/* The multipart body: one part, the file, under a boundary its bytes do not
+ * hold. */
+static o7_rc multipart(const o7_buf *file, const char *field, const char *object, o7_buf *out,
+                       char boundary[48])
+{
+    unsigned char rnd[12];
+    const char *base = strrchr(object, '/') ? strrchr(object, '/') + 1 : object;
+    do {
+        char hex[25];
+        if (o7_random(rnd, sizeof rnd) != O7_OK)
+            return O7_ERR_IO;
+        o7_hex(rnd, sizeof rnd, hex);
+        snprintf(boundary, 48, "o7-%s", hex);
+    } while (file->len && memmem(file->data, file->len, boundary, strlen(boundary)));
+    o7_rc rc = o7_buf_printf(out, "--%s\r\nContent-Disposition: form-data; name=\"%s\"; "
+                             "filename=\"%s\"\r\nContent-Type: application/octet-stream\r\n\r\n",
+                             boundary, field, base);
+    if (rc == O7_OK && file->len)
+        rc = o7_buf_append(out, file->data, file->len);
+    if (rc == O7_OK)
+        rc = o7_buf_printf(out, "\r\n--%s--\r\n", boundary);
+    return rc;
+}
+
+/* upload(path, field, object): reads the attachment back from storage and
+ * POSTs it; the hook is resumed with the status and body like a post. */
+static o7_rc upload(task *k, const o7_fetch_request *q, o7_err *err)
+{
+    rrun *r = k->t->r;
+    const char *field = q->b, *object = q->c ? q->c : "";
+    if (!attachment_name_ok(object, field))
+        return o7_fail(err, O7_ERR_USAGE, "upload takes a field name and an object under "
+                       "attachments/ of the backup, not \"%s\"", object);
+    char key[1024];
+    snprintf(key, sizeof key, "%s/%s/%s", r->ctx.source_store, r->ctx.backup_id, object);
+    o7_buf file = O7_BUF_INIT, body = O7_BUF_INIT, url = O7_BUF_INIT;
+    char boundary[48], ctype[96];
+    o7_err ge = {0};
+    o7_rc rc = o7_storage_get(r->st, key, to_buf, &file, &ge);
+    if (rc != O7_OK)
+        o7_fail(err, rc, "cannot read %s of backup %s back: %s", object, r->ctx.backup_id,
+                ge.msg[0] ? ge.msg : "too big or unreadable");
+    if (rc == O7_OK && (rc = multipart(&file, field, object, &body, boundary)) != O7_OK)
+        o7_fail(err, rc, "out of memory");
+    int v2 = strncmp(q->a, "/v2/", 4) == 0;
+    const char *path = q->a + ((v2 || strncmp(q->a, "/v3/", 4) == 0) ? 3 : 0);
+    if (rc == O7_OK)
+        rc = o7_api_url(&url, r->conf->api_url, r->ctx.target_store, v2, path, NULL, 0, NULL,
+                        NULL);
+    if (rc == O7_OK) {
+        snprintf(ctype, sizeof ctype, "Content-Type: multipart/form-data; boundary=%s",
+                 boundary);
+        const char *headers[] = {r->auth, "Accept: application/json", ctype, NULL};
+        o7_http_req req = {.method = "POST", .url = url.data, .headers = headers,
+                           .body = body.data, .body_len = body.len, .priority = 5};
+        rc = o7_http_submit(r->http, &req, on_task_http, k);
+        if (rc != O7_OK)
+            o7_fail(err, rc, "cannot send the upload of %s", object);
+    }
+    if (rc == O7_OK)
+        o7_info("restore", "%s: uploading %s (%zu bytes) to store %s", k->t->p->type, object,
+                file.len, r->ctx.target_store);
+    o7_buf_free(&file);
+    o7_buf_free(&body);
+    o7_buf_free(&url);
+    return rc;
+}
+
 /* Runs the hook until it waits for the network or ends. */
 static void task_step(task *k, long status, const char *body, size_t blen)
 {
@@ -422,11 +519,23 @@ static void task_step(task *k, long status, const char *body, size_t blen)
             status = 1;
             continue;
         }
-        case O7_FETCH_UPLOAD:
+        case O7_FETCH_UPLOAD: {
+            if (r->ctx.dry_run) {
+                snprintf(k->error, sizeof k->error, "plugin %s tried to write in a dry run",
+                         t->p->type);
+                task_end(k);
+                return;
+            }
+            o7_err ue = {0};
+            if (upload(k, &q, &ue) == O7_OK)
+                return;
+            /* Nothing was sent: the hook gets nil and the reason. */
+            snprintf(k->error, sizeof k->error, "%s", ue.msg);
             status = O7_FETCH_ANSWER_NIL_ERR;
-            body = "uploading files is not supported by this o7 yet";
+            body = k->error;
             blen = strlen(body);
             continue;
+        }
         case O7_FETCH_EMIT:
         case O7_FETCH_ATTACH:
             snprintf(k->error, sizeof k->error, "plugin %s: emit and attach are backup calls",
