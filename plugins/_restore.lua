@@ -151,6 +151,8 @@ end
 --   ignore     members not compared when deciding "unchanged"
 --   keep_existing  true: a record found live is never changed (reported
 --              "kept" when it differs), as for orders
+--   view       function(api, live) -> live as the backup would hold it, for
+--              APIs that read a member in another form than they take it
 function R.one_by_one(spec)
     local key = spec.key or "id"
     local function live_of(api, id, body)
@@ -161,6 +163,7 @@ function R.one_by_one(spec)
             if mapped ~= nil then live = R.get(api, spec.item, mapped) end
         end
         if live == nil and spec.lookup then live = spec.lookup(api, body) end
+        if live ~= nil and spec.view then live = spec.view(api, live) end
         return live
     end
     local function write_one(api, item)
@@ -195,6 +198,7 @@ function R.one_by_one(spec)
         if status == 409 and spec.lookup then
             -- Someone holds the natural key: update that record instead.
             live = spec.lookup(api, body)
+            if live ~= nil and spec.view then live = spec.view(api, live) end
             if live ~= nil then
                 api.remember(spec.type, id, live[key])
                 local fields = R.differs(live, body, spec.ignore)
