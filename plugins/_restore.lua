@@ -147,7 +147,8 @@ end
 --   strip      members never sent (read-only, server-set)
 --   refs       reference members and the types they point at
 --   lookup     function(api, body) -> live record by natural key, or nil
---   prepare    function(api, body, rec) -> body, or nil and a skip reason
+--   prepare    function(api, body, rec) -> body (and, third, a list of
+--              nested references it could not map), or nil and a skip reason
 --   ignore     members not compared when deciding "unchanged"
 --   keep_existing  true: a record found live is never changed (reported
 --              "kept" when it differs), as for orders
@@ -171,9 +172,10 @@ function R.one_by_one(spec)
         local body = R.strip(rec, spec.strip)
         local missing = R.remap(api, body, spec.refs)
         if spec.prepare then
-            local why
-            body, why = spec.prepare(api, body, rec)
+            local why, unmapped
+            body, why, unmapped = spec.prepare(api, body, rec)
             if body == nil then return api.report(id, "skipped", why) end
+            for _, m in ipairs(unmapped or {}) do missing[#missing + 1] = m end
         end
         local note = #missing > 0 and ("references not found in the target store: " ..
             table.concat(missing, ", ")) or ""
