@@ -100,6 +100,26 @@ function R.find(api, path, query)
     return nil
 end
 
+-- Every record of a v3 collection, page by page (for collections with no
+-- filter on their natural key: read once per batch, then matched locally).
+function R.all(api, path, query)
+    local out, page = {}, 1
+    while true do
+        local q = R.copy(query or {})
+        q.page, q.limit = page, 250
+        local status, body = api.get(path, q)
+        if status == 204 then return out end
+        if status ~= 200 then
+            error(("listing %s: %s"):format(path, R.message(api, status, body)), 0)
+        end
+        local doc = api.json.decode(body)
+        for _, r in ipairs(doc.data or {}) do out[#out + 1] = r end
+        local p = doc.meta and doc.meta.pagination
+        if not p or not p.total_pages or page >= p.total_pages then return out end
+        page = page + 1
+    end
+end
+
 -- One record by its id, or nil when the store has no such record.
 function R.get(api, item_path, id)
     local status, body = api.get(item_path:format(id))
