@@ -131,7 +131,8 @@ LINES = {"syntax.lua": 4, "boom.lua": 2, "future.lua": None, "dup.lua": None,
 def plugin_dir(extra):
     d = os.path.join(ws_main.dir, "plugins-%d" % len(os.listdir(ws_main.dir)))
     os.makedirs(d)
-    for good in ("brands.lua", "pages.lua", "categories.lua"):
+    shared = [f for f in os.listdir(os.path.join(SOURCE, "plugins")) if f.startswith("_")]
+    for good in ["brands.lua", "pages.lua", "categories.lua"] + shared:
         shutil.copy(os.path.join(SOURCE, "plugins", good), d)
     for name, text in extra.items():
         with open(os.path.join(d, name), "w") as f:
