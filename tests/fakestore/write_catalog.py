@@ -545,6 +545,8 @@ def sub_post(member, build):
         def change(prod):
             item = build(store, prod, body)
             prod[member].append(item)
+            if member == "variants":  # the product's stock is the sum of its variants'
+                sync_inventory(prod)
             return one(item)
         return change_product(store, req, int(m.group(1)), change)
     return handler
