@@ -423,6 +423,9 @@ local function update(api, item, body, note)
             local status, answer = api.put(P .. "/" .. live.id, part)
             if status < 200 or status >= 300 then
                 return api.report(rec.id, "failed", R.message(api, status, answer))
+            elseif status == 207 then
+                run.failures[#run.failures + 1] = "the store saved the product in part: " ..
+                    R.message(api, status, answer)
             end
         end
         for _, f in ipairs(fields) do differs(run, f) end
@@ -507,6 +510,11 @@ local function create(api, item, body, note)
     end
     if status < 200 or status >= 300 then
         return api.report(rec.id, "failed", R.message(api, status, answer))
+    end
+    if status == 207 then
+        -- Saved, but not all of it (a custom URL, the stock): the report line says what.
+        local part = "the store saved it in part: " .. R.message(api, status, answer)
+        note = note == "" and part or note .. "; " .. part
     end
     local live = R.data(api, answer)
     run.new_id = live.id

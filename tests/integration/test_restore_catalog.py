@@ -316,6 +316,20 @@ def test_only_restores_exactly_those_records():
     assert made["sku"] == pick["sku"] and made["brand_id"] == 0 and made["categories"] == []
 
 
+def test_conflict_on_create_updates_the_holder():
+    """A product of the same name but another sku: the create answers 409, the restore finds
+    the holder by name and updates it instead of failing or duplicating."""
+    p = dump(SRC, "products")[150]
+    api(ONLY, "POST", "/v3/catalog/products", {"name": p["name"], "sku": "HELD-BY-ANOTHER",
+                                               "type": "physical", "weight": 1, "price": 9})
+    code, doc = restore(S["backup"], "--to", ONLY, "--only", "products:%d" % p["id"])
+    assert code == 0, doc
+    assert counts(doc, "products") == {"updated": 1}, doc["types"]
+    held = [x for x in dump(ONLY, "products") if x["name"] == p["name"]]
+    assert len(held) == 1 and held[0]["sku"] == p["sku"], held
+    assert held[0]["price"] == p["price"], held
+
+
 def test_damaged_backup_is_refused_before_any_write():
     bid = backup(SRC, "products")
     doc = json.load(open(os.path.join(ws.backup_dir(SRC, bid), "manifest.json")))
@@ -377,6 +391,7 @@ if __name__ == "__main__":
     Runner().run([test_backup_of_the_sample, test_round_trip_into_an_empty_store,
                   test_damage_is_repaired_in_place, test_rerun_changes_nothing,
                   test_only_restores_exactly_those_records,
+                  test_conflict_on_create_updates_the_holder,
                   test_damaged_backup_is_refused_before_any_write,
                   test_dry_run_lists_fields_and_writes_nothing,
                   test_image_gone_from_the_cdn_is_reported_per_image])
