@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <termios.h>
 #include <unistd.h>
 
 #define EXIT_OK 0
@@ -188,6 +189,31 @@ static int take_common(ctx *c, int *argc, char **argv, int *help)
     return 0;
 }
 
+static o7_rc count_sealed(void *ud, const o7_store_row *row)
+{
+    if (strcmp(row->state, "active") == 0)
+        (*(int *)ud)++;
+    return O7_OK;
+}
+
+/* The key file is made on first use; but once tokens are sealed with it, a
+ * missing key file is an operator's problem to fix, not a reason to make a
+ * new key that opens nothing. */
+static o7_rc key_present(ctx *c, o7_err *err)
+{
+    if (access(c->conf->key_file, F_OK) == 0)
+        return O7_OK;
+    int sealed = 0;
+    o7_catalog_store_list(c->cat, count_sealed, &sealed, NULL);
+    if (sealed == 0)
+        return O7_OK;
+    return o7_fail(err, O7_ERR_CRYPTO,
+                   "the key file %s is missing, and the catalog holds %d store token%s sealed "
+                   "with it: put the key file back from your copy, or remove and re-add each "
+                   "store (o7 store remove, o7 store add)",
+                   c->conf->key_file, sealed, sealed == 1 ? "" : "s");
+}
+
 /* The store's token, opened with the key. *token is wiped and freed by the
  * caller (free_token). */
 static o7_rc store_token(ctx *c, const char *hash, char **token, o7_err *err)
@@ -205,9 +231,15 @@ static o7_rc store_token(ctx *c, const char *hash, char **token, o7_err *err)
         return rc;
     unsigned char key[32];
     size_t len = 0;
-    rc = o7_key_load(c->conf->key_file, key, err);
+    rc = key_present(c, err);
     if (rc == O7_OK)
-        rc = o7_open(key, row.token_sealed, row.token_sealed_len, hash, token, &len, err);
+        rc = o7_key_load(c->conf->key_file, key, err);
+    if (rc == O7_OK && o7_open(key, row.token_sealed, row.token_sealed_len, hash, token, &len,
+                               NULL) != O7_OK)
+        rc = o7_fail(err, O7_ERR_CRYPTO,
+                     "the token of store %s does not open with the key in %s (a different key "
+                     "file?): put the right key file back, or re-add the store with o7 store add",
+                     hash, c->conf->key_file);
     o7_wipe(key, sizeof key);
     o7_store_row_free(&row);
     return rc;
@@ -314,11 +346,22 @@ static o7_rc check_token(ctx *c, const char *hash, const char *token, o7_buf *sc
 
 static char *read_token_stdin(void)
 {
-    if (isatty(0))
-        fprintf(stderr, "API token for the store (input is not shown in logs): ");
+    /* On a terminal, the token is typed without echo, like a password. */
+    struct termios saved, quiet;
+    int tty = isatty(0) && tcgetattr(0, &saved) == 0;
+    if (tty) {
+        fprintf(stderr, "API token for the store (not shown): ");
+        quiet = saved;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        tcsetattr(0, TCSAFLUSH, &quiet);
+    }
     char *line = NULL;
     size_t cap = 0;
     ssize_t n = getline(&line, &cap, stdin);
+    if (tty) {
+        tcsetattr(0, TCSAFLUSH, &saved);
+        fputc('\n', stderr);
+    }
     if (n <= 0) {
         free(line);
         return NULL;
@@ -352,6 +395,8 @@ static int cmd_store_add(ctx *c, const char *hash)
     unsigned char key[32];
     unsigned char *sealed = NULL;
     size_t slen = 0;
+    if (rc == O7_OK)
+        rc = key_present(c, &e);
     if (rc == O7_OK)
         rc = o7_key_load(c->conf->key_file, key, &e);
     if (rc == O7_OK)
@@ -431,6 +476,8 @@ static int cmd_store(ctx *c, int argc, char **argv)
     if (need_catalog(c, &e) != O7_OK)
         return fail_err(c, &e);
     if (strcmp(argv[0], "list") == 0) {
+        if (argc != 1)
+            return usage_error(c, "usage: o7 store list [--json]");
         o7_buf b = O7_BUF_INIT;
         list_out lo = {c, &b, 0};
         if (c->json)
@@ -584,10 +631,13 @@ static int cmd_backup(ctx *c, int argc, char **argv)
     const char *hash = NULL;
     char *types_arg = NULL;
     for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--types") == 0 && i + 1 < argc)
-            types_arg = argv[++i];
-        else if (strncmp(argv[i], "--types=", 8) == 0)
-            types_arg = argv[i] + 8;
+        if ((strcmp(argv[i], "--types") == 0 && i + 1 < argc) ||
+            strncmp(argv[i], "--types=", 8) == 0) {
+            if (types_arg)
+                return usage_error(c, "--types is given twice; list every type in one, e.g. "
+                                      "--types products,orders");
+            types_arg = argv[i][7] == '=' ? argv[i] + 8 : argv[++i];
+        }
         else if (argv[i][0] == '-')
             return usage_error(c, "o7 backup takes STORE_HASH [--types a,b] [--json]");
         else if (hash == NULL)
@@ -656,6 +706,23 @@ static int cmd_backup(ctx *c, int argc, char **argv)
 
 /* ---- backups --------------------------------------------------------------- */
 
+/* A backup the catalog says is running, while nobody holds the store's lock,
+ * was left by a process that died (SIGKILL, power loss): say so. */
+static void settle_stale(ctx *c, const char *store)
+{
+    int lock = -1, n = 0;
+    o7_err e = {0};
+    if (o7_store_lock(c->conf, store, &lock, &e) != O7_OK)
+        return; /* a job is running: its rows are live */
+    o7_catalog_backup_fail_running(c->cat, store,
+                                   "the process running this backup stopped before it finished",
+                                   &n, NULL);
+    o7_store_unlock(lock);
+    if (n)
+        o7_info("catalog", "marked %d backup%s of store %s failed: its process is gone", n,
+                n == 1 ? "" : "s", store);
+}
+
 static void row_types_json(o7_buf *b, const o7_backup_row *row)
 {
     o7_buf_puts(b, "{");
@@ -720,6 +787,7 @@ static int cmd_backups(ctx *c, int argc, char **argv)
         return usage_error(c, "usage: o7 backups STORE_HASH [--json]");
     if (need_catalog(c, &e) != O7_OK)
         return fail_err(c, &e);
+    settle_stale(c, argv[0]);
     o7_buf b = O7_BUF_INIT;
     list_out lo = {c, &b, 0};
     if (c->json) {
@@ -780,6 +848,15 @@ static int cmd_verify(ctx *c, int argc, char **argv)
     o7_backup_row row = {0};
     o7_manifest m = {0};
     o7_rc rc = backup_manifest(c, argv[0], &row, &m, &e);
+    /* The manifest must still list every type the catalog recorded when the
+     * backup completed: a type cut out of it is damage too. */
+    for (size_t i = 0; rc == O7_OK && i < row.ntypes; i++)
+        if (strcmp(row.types[i].status, "complete") == 0 &&
+            o7_manifest_type_find(&m, row.types[i].type) == NULL)
+            rc = o7_fail(&e, O7_ERR_CORRUPT,
+                         "backup %s is damaged: its manifest no longer lists type %s, which the "
+                         "catalog recorded (%lld records)",
+                         argv[0], row.types[i].type, (long long)row.types[i].records);
     o7_backup_row_free(&row);
     if (rc != O7_OK) {
         o7_manifest_free(&m);
@@ -1030,7 +1107,7 @@ static o7_rc print_audit(void *ud, const o7_audit_row *row)
 static int cmd_audit(ctx *c, int argc, char **argv)
 {
     o7_err e = {0};
-    if (argc > 1)
+    if (argc > 1 || (argc == 1 && argv[0][0] == '-'))
         return usage_error(c, "usage: o7 audit [STORE_HASH] [--json]");
     if (need_catalog(c, &e) != O7_OK)
         return fail_err(c, &e);
@@ -1248,6 +1325,9 @@ static int cmd_gc(ctx *c, int argc, char **argv)
             busy++;
             continue;
         }
+        int stale = 0;
+        o7_catalog_backup_fail_running(c->cat, l.h[i], "the process running this backup "
+                                       "stopped before it finished", &stale, NULL);
         rc = o7_backup_gc_store(c->st, c->cat, l.h[i], min_age, &n, &e);
         removed += n;
         o7_store_unlock(lock);

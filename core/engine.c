@@ -176,6 +176,18 @@ static void run_fatal(run *r, const char *msg)
     o7_http_stop(r->http);
 }
 
+#define INTERRUPTED_MSG "interrupted by a signal before the backup finished"
+
+/* A request that ended because the run was stopped: nothing may be
+ * committed after this, so the run is marked before any type can finish. */
+static int stopped(run *r, const o7_http_resp *resp)
+{
+    if (resp->rc != O7_ERR_INTERRUPTED)
+        return 0;
+    run_fatal(r, INTERRUPTED_MSG);
+    return 1;
+}
+
 /* ---- URLs --------------------------------------------------------------- */
 
 static int unreserved(unsigned char c)
@@ -276,7 +288,7 @@ static void get(run *r, stream *s, int v2, const char *path, const qlist *q, int
 /* Checks an answer: O7_OK for a 2xx; for 401/403 the whole run stops. */
 static o7_rc check_answer(run *r, stream *s, o7_http_resp *resp, const char *what)
 {
-    if (resp->rc == O7_ERR_INTERRUPTED)
+    if (stopped(r, resp))
         return O7_ERR_INTERRUPTED;
     if (resp->rc != O7_OK) {
         stream_fail(s, "%s: no answer from the store API after %d tries: %s", what,
@@ -967,6 +979,10 @@ static void on_count_before(void *ud, o7_http_resp *resp)
 {
     scan *sc = ud;
     stream *s = sc->s;
+    if (stopped(s->r, resp)) {
+        scan_end(sc);
+        return;
+    }
     s->count_before = count_of(resp);
     if (s->total_hint < 0)
         s->total_hint = s->count_before;
@@ -996,7 +1012,7 @@ static void on_fetch_http(void *ud, o7_http_resp *resp)
 {
     fetch_task *t = ud;
     stream *s = t->s;
-    if (resp->rc == O7_ERR_INTERRUPTED || s->r->fatal[0]) {
+    if (stopped(s->r, resp) || s->r->fatal[0]) {
         fetch_end(t);
         return;
     }
@@ -1018,7 +1034,7 @@ static void on_fetch_http(void *ud, o7_http_resp *resp)
 static void on_fetch_timer(void *ud, o7_http_resp *resp)
 {
     fetch_task *t = ud;
-    if (resp->rc == O7_ERR_INTERRUPTED) {
+    if (stopped(t->s->r, resp)) {
         fetch_end(t);
         return;
     }
@@ -1042,7 +1058,7 @@ static void on_attach(void *ud, o7_http_resp *resp)
     o7_err e = {0};
     const char *fail = NULL;
     char why[256];
-    if (resp->rc == O7_ERR_INTERRUPTED || r->fatal[0]) {
+    if (stopped(r, resp) || r->fatal[0]) {
         fetch_end(t);
         return;
     }
@@ -1627,7 +1643,7 @@ static o7_rc run_types(run *r, o7_err *err)
             break;
     }
     if (stop && *stop)
-        run_fatal(r, "interrupted by a signal before the backup finished");
+        run_fatal(r, INTERRUPTED_MSG);
     if (rc != O7_OK && r->fatal[0] == '\0')
         run_fatal(r, loop_err.msg);
     r->res->http = *o7_http_get_stats(r->http);

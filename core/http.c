@@ -325,8 +325,26 @@ static int retryable_status(long s)
     return s == 429 || s == 500 || s == 502 || s == 503 || s == 504;
 }
 
+/* For debug lines: the URL's path, without scheme, host or query (a query
+ * may carry a signature). Downloads from signed links show no URL at all. */
+static void log_done(const job *j)
+{
+    if (O7_LOG_DEBUG < o7_log_min)
+        return;
+    const char *p = strstr(j->url, "://");
+    p = p ? strchr(p + 3, '/') : NULL;
+    int len = p ? (int)strcspn(p, "?") : 0;
+    if (j->no_pacing || p == NULL)
+        p = "(a download link)", len = (int)strlen(p);
+    o7_debug("http", "%s %.*s -> %ld%s%s (attempt %d)", j->method, len, p, j->resp.status,
+             j->resp.rc != O7_OK ? ", " : "", j->resp.rc != O7_OK ? j->resp.error : "",
+             j->resp.attempts);
+}
+
 static void finish(o7_http *h, job *j)
 {
+    if (!j->timer)
+        log_done(j);
     j->done(j->ud, &j->resp);
     job_free(j);
 }

@@ -7,7 +7,7 @@ packages=(
     build-essential cmake pkg-config
     libluajit-5.1-dev lua-cjson-dev libcurl4-openssl-dev libsqlite3-dev
     libssl-dev libmicrohttpd-dev zlib1g-dev libzstd-dev
-    python3 jq curl time lua-check
+    python3 jq curl time lua-check zstd
 )
 # Test-only tools: the independent S3 client and the benchmark timer.
 if [ "${O7_TEST_DEPS:-1}" = 1 ]; then

@@ -8,13 +8,19 @@ cd "$(dirname "$0")/.."
 O7_TEST_DEPS=0 scripts/install-deps.sh
 scripts/build.sh build
 
-started=""
-if ! curl -s -o /dev/null "http://127.0.0.1:8788/_fake/stats"; then
-    python3 tests/fakestore/fakestore.py --port 8788 >var-sample-store.log 2>&1 &
+# The sample store: reuse one already serving o7sample on 8788, else start it.
+log=$(mktemp)
+if ! curl -sf -o /dev/null "http://127.0.0.1:8788/_fake/stores/o7sample/counts"; then
+    python3 tests/fakestore/fakestore.py --port 8788 >"$log" 2>&1 &
     started=$!
-    trap 'kill $started 2>/dev/null || true; rm -f var-sample-store.log' EXIT
-    for _ in $(seq 50); do
-        curl -s -o /dev/null "http://127.0.0.1:8788/_fake/stats" && break
+    trap 'kill $started 2>/dev/null || true; rm -f "$log"' EXIT
+    for _ in $(seq 100); do
+        curl -sf -o /dev/null "http://127.0.0.1:8788/_fake/stores/o7sample/counts" && break
+        if ! kill -0 $started 2>/dev/null; then
+            echo "the sample store did not start:" >&2
+            cat "$log" >&2
+            exit 1
+        fi
         sleep 0.1
     done
 fi

@@ -10,5 +10,5 @@ scripts/build.sh build
 (cd build && ctest --output-on-failure -j2)
 if [ "${O7_SKIP_SANITIZERS:-0}" != 1 ]; then
     scripts/build.sh build-asan -DO7_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
-    (cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j2 -LE slow)
+    (cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j2)
 fi

@@ -136,5 +136,35 @@ def test_theme_download_that_fails_fails_the_backup():
                                            "manifest.json"))
 
 
+def test_types_given_twice_is_a_usage_error():
+    ws = Workspace(fake.url)
+    ws.add_store("o7sample")
+    code, doc, err = backup(ws, "o7sample", "--types", "brands", "--types", "pages")
+    assert code == 2 and "twice" in doc["error"], (code, doc)
+
+
+def test_verify_notices_a_type_cut_from_the_manifest():
+    ws = Workspace(fake.url)
+    ws.add_store("o7sample")
+    code, doc, err = backup(ws, "o7sample", "--types", "brands,pages")
+    assert code == 0, err
+    path = os.path.join(ws.backup_dir("o7sample", doc["backup_id"]), "manifest.json")
+    m = json.load(open(path))
+    del m["types"]["pages"]
+    with open(path, "w") as f:
+        json.dump(m, f)
+    code, v, err = ws.json("verify", doc["backup_id"])
+    assert code == 1 and "pages" in v["error"], v
+
+
+def test_missing_key_file_is_not_replaced_silently():
+    ws = Workspace(fake.url)
+    ws.add_store("o7sample")
+    os.remove(os.path.join(ws.dir, "o7.key"))
+    code, doc, err = backup(ws, "o7sample", "--types", "brands")
+    assert code == 1 and "key file" in doc["error"] and "missing" in doc["error"], doc
+    assert not os.path.exists(os.path.join(ws.dir, "o7.key")), "a new key was made"
+
+
 if __name__ == "__main__":
     main(globals())

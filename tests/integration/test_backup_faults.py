@@ -380,6 +380,33 @@ def test_sigterm_fails_cleanly():
     out, err = p.communicate(timeout=30)
     doc = json.loads(out)
     assert_failed(ws, h, p.returncode, doc, err, "interrupted")
+    assert_no_partial_objects(ws, h, doc)
+
+
+def assert_no_partial_objects(ws, h, doc):
+    """A type cut short by the stop is not complete, and nothing of it is
+    stored under its final name; a type said complete holds all its
+    records."""
+    folder = ws.backup_dir(h, doc["backup_id"])
+    counts = fake.call("GET", "/_fake/stores/%s/counts" % h)
+    for t, r in doc["types"].items():
+        path = os.path.join(folder, r["object"])
+        if r["status"] == "complete":
+            assert r["records"] == counts[t], (t, r, counts[t])
+            assert os.path.exists(path), path
+        else:
+            assert not os.path.exists(path), "partial %s stored under its name" % t
+
+
+def test_sigint_keeps_no_partial_object():
+    h, ws = setup()
+    p = start_slow(ws, h, latency_ms=100)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=30)
+    doc = json.loads(out)
+    assert_failed(ws, h, p.returncode, doc, err, "interrupted")
+    assert any(r["status"] != "complete" for r in doc["types"].values()), doc["types"]
+    assert_no_partial_objects(ws, h, doc)
 
 
 def test_second_backup_of_a_store_is_refused():
