@@ -151,6 +151,33 @@ local function has_variant(p, vid)
     return false
 end
 
+-- The variant of target product p a backed-up line names: the id map (or
+-- the same id in the same store), else the same SKU, else the same option
+-- labels, else the base variant of a product without options.
+local function variant_of(api, l, p)
+    local vid = mapped_variant(api, l.variant_id)
+    if vid ~= nil and has_variant(p, vid) then return vid end
+    local want, n = {}, 0
+    for _, o in ipairs(l.product_options or {}) do
+        want[tostring(o.display_name)] = tostring(o.display_value)
+        n = n + 1
+    end
+    for _, v in ipairs(p.variants or {}) do
+        if type(l.sku) == "string" and l.sku ~= "" and v.sku == l.sku then return v.id end
+    end
+    for _, v in ipairs(p.variants or {}) do
+        local ov, same = v.option_values or {}, n > 0
+        for _, o in ipairs(ov) do
+            if want[tostring(o.option_display_name)] ~= tostring(o.label) then same = false end
+        end
+        if same and #ov == n then return v.id end
+    end
+    if n == 0 and p.base_variant_id ~= nil and p.base_variant_id ~= api.json.null then
+        return p.base_variant_id
+    end
+    return nil
+end
+
 -- An order line for POST: by product and variant when the target has them,
 -- else a custom line by name and price.
 local function line_body(api, l, products, notes)
@@ -158,13 +185,16 @@ local function line_body(api, l, products, notes)
         price_inc_tax = num(l.price_inc_tax) }
     local pid = mapped_product(api, l.product_id)
     local p = pid and products[pid]
-    local vid = mapped_variant(api, l.variant_id)
-    if p ~= nil and (vid == nil or has_variant(p, vid)) then
+    local vid = p and variant_of(api, l, p)
+    if p ~= nil and vid ~= nil then
         body.product_id = pid
         body.variant_id = vid
         return body, p
     end
-    if num(l.product_id) ~= 0 then
+    if p ~= nil then
+        notes[#notes + 1] = ("line %s: product %s has no variant like the backup's, restored "
+            .. "as a custom line"):format(tostring(l.name), tostring(l.product_id))
+    elseif num(l.product_id) ~= 0 then
         notes[#notes + 1] = ("line %s: product %s is not in the target store, restored as a "
             .. "custom line"):format(tostring(l.name), tostring(l.product_id))
     end
