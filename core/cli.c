@@ -978,28 +978,36 @@ static int cmd_plugins(ctx *c, int argc, char **argv)
 
 /* ---- catalog rebuild ---------------------------------------------------------- */
 
-typedef struct found {
-    char (*keys)[256];
+/* A growing list of object keys (or store hashes) gathered from a listing. */
+typedef struct strlist {
+    char (*s)[512];
     size_t n, cap;
-} found;
+} strlist;
+
+static o7_rc strlist_add(strlist *l, const char *s, size_t len)
+{
+    if (len >= 512)
+        return O7_OK; /* longer than any key o7 writes: not ours */
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 32;
+        void *k = realloc(l->s, cap * sizeof *l->s);
+        if (k == NULL)
+            return O7_ERR_NOMEM;
+        l->s = k;
+        l->cap = cap;
+    }
+    memcpy(l->s[l->n], s, len);
+    l->s[l->n++][len] = '\0';
+    return O7_OK;
+}
 
 static o7_rc find_manifests(void *ud, const o7_object_info *info)
 {
-    found *f = ud;
     const char *slash1 = strchr(info->key, '/');
     const char *slash2 = slash1 ? strchr(slash1 + 1, '/') : NULL;
-    if (slash2 == NULL || strcmp(slash2 + 1, "manifest.json") != 0 || strlen(info->key) >= 256)
+    if (slash2 == NULL || strcmp(slash2 + 1, "manifest.json") != 0)
         return O7_OK;
-    if (f->n == f->cap) {
-        size_t cap = f->cap ? f->cap * 2 : 64;
-        void *k = realloc(f->keys, cap * sizeof *f->keys);
-        if (k == NULL)
-            return O7_ERR_NOMEM;
-        f->keys = k;
-        f->cap = cap;
-    }
-    snprintf(f->keys[f->n++], 256, "%s", info->key);
-    return O7_OK;
+    return strlist_add(ud, info->key, strlen(info->key));
 }
 
 static int cmd_catalog(ctx *c, int argc, char **argv)
@@ -1009,15 +1017,15 @@ static int cmd_catalog(ctx *c, int argc, char **argv)
         return usage_error(c, "usage: o7 catalog rebuild [--json]");
     if (need_catalog(c, &e) != O7_OK || need_storage(c, &e) != O7_OK)
         return fail_err(c, &e);
-    found f = {0};
+    strlist f = {0};
     if (o7_storage_list(c->st, "", find_manifests, &f, &e) != O7_OK) {
-        free(f.keys);
+        free(f.s);
         return fail_err(c, &e);
     }
     int added = 0, bad = 0;
     for (size_t i = 0; i < f.n; i++) {
         char store[64], id[64];
-        const char *k = f.keys[i];
+        const char *k = f.s[i];
         const char *s1 = strchr(k, '/');
         const char *s2 = strchr(s1 + 1, '/');
         snprintf(store, sizeof store, "%.*s", (int)(s1 - k), k);
@@ -1057,12 +1065,12 @@ static int cmd_catalog(ctx *c, int argc, char **argv)
         free(tr);
         o7_manifest_free(&m);
         if (rc != O7_OK) {
-            free(f.keys);
+            free(f.s);
             return fail_err(c, &e);
         }
         added++;
     }
-    free(f.keys);
+    free(f.s);
     o7_catalog_audit(c->cat, NULL, "cli", "catalog.rebuild", "", "ok", "", NULL);
     if (c->json)
         printf("{\"status\": \"ok\", \"backups\": %d, \"unreadable\": %d}\n", added, bad);
@@ -1190,24 +1198,9 @@ static int cmd_url(ctx *c, int argc, char **argv)
     return EXIT_OK;
 }
 
-typedef struct keylist {
-    char (*k)[512];
-    size_t n, cap;
-} keylist;
-
 static o7_rc collect_key(void *ud, const o7_object_info *info)
 {
-    keylist *l = ud;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 32;
-        void *k = realloc(l->k, cap * sizeof *l->k);
-        if (k == NULL)
-            return O7_ERR_NOMEM;
-        l->k = k;
-        l->cap = cap;
-    }
-    snprintf(l->k[l->n++], 512, "%s", info->key);
-    return O7_OK;
+    return strlist_add(ud, info->key, strlen(info->key));
 }
 
 static int cmd_delete(ctx *c, int argc, char **argv)
@@ -1240,13 +1233,13 @@ static int cmd_delete(ctx *c, int argc, char **argv)
     char key[512], prefix[192];
     snprintf(key, sizeof key, "%s/%s/manifest.json", store, argv[0]);
     snprintf(prefix, sizeof prefix, "%s/%s/", store, argv[0]);
-    keylist l = {0};
+    strlist l = {0};
     o7_rc rc = o7_storage_delete(c->st, key, &e);
     if (rc == O7_OK)
         rc = o7_storage_list(c->st, prefix, collect_key, &l, &e);
     for (size_t i = 0; rc == O7_OK && i < l.n; i++)
-        rc = o7_storage_delete(c->st, l.k[i], &e);
-    free(l.k);
+        rc = o7_storage_delete(c->st, l.s[i], &e);
+    free(l.s);
     if (rc == O7_OK)
         rc = o7_catalog_backup_delete(c->cat, argv[0], &e);
     o7_catalog_audit(c->cat, store, "cli", "backup.delete", "", rc == O7_OK ? "ok" : "failed",
@@ -1267,31 +1260,18 @@ static int cmd_delete(ctx *c, int argc, char **argv)
     return EXIT_OK;
 }
 
-typedef struct storelist {
-    char (*h)[64];
-    size_t n, cap;
-} storelist;
-
+/* The store hashes found at the top of storage, once each (keys come in
+ * order, so a store's keys are together). */
 static o7_rc collect_store(void *ud, const o7_object_info *info)
 {
-    storelist *l = ud;
+    strlist *l = ud;
     const char *slash = strchr(info->key, '/');
-    if (slash == NULL || slash - info->key >= 64)
+    if (slash == NULL)
         return O7_OK;
-    int len = (int)(slash - info->key);
-    if (l->n && strncmp(l->h[l->n - 1], info->key, (size_t)len) == 0 &&
-        l->h[l->n - 1][len] == '\0')
+    size_t len = (size_t)(slash - info->key);
+    if (l->n && strlen(l->s[l->n - 1]) == len && strncmp(l->s[l->n - 1], info->key, len) == 0)
         return O7_OK;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        void *h = realloc(l->h, cap * sizeof *l->h);
-        if (h == NULL)
-            return O7_ERR_NOMEM;
-        l->h = h;
-        l->cap = cap;
-    }
-    snprintf(l->h[l->n++], 64, "%.*s", len, info->key);
-    return O7_OK;
+    return strlist_add(l, info->key, len);
 }
 
 static int cmd_gc(ctx *c, int argc, char **argv)
@@ -1310,7 +1290,7 @@ static int cmd_gc(ctx *c, int argc, char **argv)
     }
     if (need_catalog(c, &e) != O7_OK || need_storage(c, &e) != O7_OK)
         return fail_err(c, &e);
-    storelist l = {0};
+    strlist l = {0};
     /* A server without multipart listing (some S3 clones) still gets its
      * unfinished folders cleaned; the upload sweep is reported as skipped. */
     o7_err ge = {0};
@@ -1321,18 +1301,18 @@ static int cmd_gc(ctx *c, int argc, char **argv)
     for (size_t i = 0; rc == O7_OK && i < l.n; i++) {
         int lock = -1, n = 0;
         o7_err le = {0};
-        if (o7_store_lock(c->conf, l.h[i], &lock, &le) != O7_OK) {
+        if (o7_store_lock(c->conf, l.s[i], &lock, &le) != O7_OK) {
             busy++;
             continue;
         }
         int stale = 0;
-        o7_catalog_backup_fail_running(c->cat, l.h[i], "the process running this backup "
+        o7_catalog_backup_fail_running(c->cat, l.s[i], "the process running this backup "
                                        "stopped before it finished", &stale, NULL);
-        rc = o7_backup_gc_store(c->st, c->cat, l.h[i], min_age, &n, &e);
+        rc = o7_backup_gc_store(c->st, c->cat, l.s[i], min_age, &n, &e);
         removed += n;
         o7_store_unlock(lock);
     }
-    free(l.h);
+    free(l.s);
     if (rc != O7_OK)
         return fail_err(c, &e);
     if (c->json) {

@@ -570,6 +570,22 @@ void o7_child_specs_free(o7_child_spec *specs, size_t n)
     free(specs);
 }
 
+/* After host.start_fetch or host.start_restore ran (rc) with [host, co] or
+ * [host] on the stack: keeps the coroutine alive in the registry for f. */
+static o7_rc adopt(lua_State *L, o7_fetch *f, o7_rc rc, o7_fetch **out)
+{
+    if (rc != O7_OK) {
+        lua_pop(L, 1);                               /* [] */
+        free(f);
+        return rc;
+    }                                                /* [host, co] */
+    f->co = lua_tothread(L, -1);
+    f->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);      /* [host] */
+    lua_pop(L, 1);                                   /* [] */
+    *out = f;
+    return O7_OK;
+}
+
 o7_rc o7_fetch_start(o7_plugins *ps, const o7_plugin *p, o7_fetch **out, o7_err *err)
 {
     lua_State *L = ps->L;
@@ -583,16 +599,7 @@ o7_rc o7_fetch_start(o7_plugins *ps, const o7_plugin *p, o7_fetch **out, o7_err 
     lua_rawgeti(L, LUA_REGISTRYINDEX, p->ref);       /* [host, start, desc] */
     push_api(L);                                     /* [host, start, desc, api] */
     o7_rc rc = call(L, p->type, "fetch", 2, 1, err);
-    if (rc != O7_OK) {
-        lua_pop(L, 1);
-        free(f);
-        return rc;
-    }                                                /* [host, co] */
-    f->co = lua_tothread(L, -1);
-    f->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);      /* [host] */
-    lua_pop(L, 1);                                   /* [] */
-    *out = f;
-    return O7_OK;
+    return adopt(L, f, rc, out);
 }
 
 static void fetch_clear_query(o7_fetch *f)
@@ -751,16 +758,7 @@ o7_rc o7_restore_start(o7_plugins *ps, const o7_plugin *p, const char *const *ra
     lua_pushstring(L, ctx->backup_id);
     lua_setfield(L, -2, "backup_id");
     o7_rc rc = call(L, p->type, "restore", 4, 1, err);
-    if (rc != O7_OK) {
-        lua_pop(L, 1);
-        free(f);
-        return rc;
-    }                                                /* [host, co] */
-    f->co = lua_tothread(L, -1);
-    f->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);      /* [host] */
-    lua_pop(L, 1);                                   /* [] */
-    *out = f;
-    return O7_OK;
+    return adopt(L, f, rc, out);
 }
 
 void o7_fetch_free(o7_fetch *f)

@@ -108,8 +108,8 @@ class Workspace:
                                  % (" ".join(args), out[:500], err[-2000:]))
         return code, doc, err
 
-    def add_store(self, store, token=TOKEN):
-        code, out, err = self.run("store", "add", store, stdin=token + "\n")
+    def add_store(self, store, token=TOKEN, env=None):
+        code, out, err = self.run("store", "add", store, stdin=token + "\n", env=env)
         assert code == 0, "store add failed: %s %s" % (out, err)
 
     def backup_dir(self, store, backup_id):

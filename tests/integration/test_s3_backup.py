@@ -40,11 +40,11 @@ def aws(*args, check=True):
     return r
 
 
-def s3_workspace(secret=SK, prefix=PREFIX, via=None, extra_conf=""):
+def s3_workspace(secret=SK, prefix=PREFIX, via=None, extra_conf="", env=None):
     extra = ("endpoint = %s\nregion = us-east-1\naddressing = path\n"
              "access_key = %s\nsecret_key = %s\n%s" % (via or endpoint, AK, secret, extra_conf))
     ws = Workspace(fake.url, extra=extra, storage="s3://%s/%s" % (BUCKET, prefix))
-    ws.add_store("o7sample")
+    ws.add_store("o7sample", env=env)
     return ws
 
 
@@ -190,8 +190,8 @@ def test_failure_at_the_manifest_fails_the_backup_without_manifest():
 
 def test_multipart_objects_in_a_backup():
     """Tiny parts force every sizeable object through multipart upload."""
-    ws = s3_workspace(prefix="multi", extra_conf="part_size = 64k\n")
     env = dict(env_without_aws(), O7_TEST_TINY_PARTS="1")
+    ws = s3_workspace(prefix="multi", extra_conf="part_size = 64k\n", env=env)
     code, doc, err = ws.json("backup", "o7sample", "--types", "orders,products", env=env)
     assert code == 0, err[-2000:]
     assert doc["types"]["orders"]["stored_bytes"] > 3 * 65536, doc["types"]["orders"]
