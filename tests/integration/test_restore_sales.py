@@ -471,5 +471,30 @@ def test_8_theme_uploaded_and_activated_only_when_asked():
     assert len(ups) == 1, ups
 
 
+# ---- a conflict the lookup could not see ---------------------------------------------------
+
+def test_9_email_taken_between_lookup_and_create_updates_instead():
+    """Someone creates a customer with a backed-up email after o7 looked the batch up: the
+    batch POST is refused for that item (422 naming INDEX.email); the others are sent again
+    and the taken one is looked up by email and updated."""
+    store = "race1"
+    fake.call("POST", "/_fake/stores", {"hash": store, "preset": "empty"})
+    ws.add_store(store)
+    third = dict(records(SOURCE, source_backup(), "customers")[2])
+    third.pop("id")
+    third["first_name"] = "Someone Else"
+    fake.faults(store, [{"path": "^/v3/customers$", "method": "POST", "count": 1,
+                         "action": "mutate", "mutation": {"op": "create", "type": "customers",
+                                                          "record": third}}])
+    code, doc, err = restore(source_backup(), "--to", store, "--types", "customers")
+    assert code == 0, "%s %s" % (doc.get("error"), err[-1500:])
+    c = doc["types"]["customers"]
+    assert (c["created"], c["updated"], c["failed"]) == (399, 1, 0), c
+    live = [json.loads(x) for x in fake.dump(store, "customers")]
+    mine = [x for x in live if x["email"].lower() == third["email"].lower()]
+    assert len(live) == 400 and len(mine) == 1, (len(live), len(mine))
+    assert mine[0]["first_name"] != "Someone Else", mine[0]["first_name"]
+
+
 if __name__ == "__main__":
     main(globals())
