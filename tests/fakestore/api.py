@@ -391,7 +391,7 @@ def get_customers(store, req, m):
         ids = id_filters(req, table.ids())
         if "email:in" in req.query:
             emails = set(e.lower() for e in req.query["email:in"].split(","))
-            ids = [i for i in ids if table.get(i)["email"].lower() in emails]
+            ids = [i for i in ids if table.field(i, "email").lower() in emails]
     if "after" in req.query and "before" in req.query:
         raise ApiError(v3_error(400, "Only one of after and before may be given."))
     page, per = page_limit(req)

@@ -388,49 +388,62 @@ def address(rng, aid, cid, first, last):
             "state_or_province": state, "form_fields": []}
 
 
+def build_customer(rng, cid, alloc, email_=None):
+    """Customer cid in dump shape; sub-record ids from alloc ("address", "attribute")."""
+    first, last = rng.choice(FIRST), rng.choice(LAST)
+    created = when(rng)
+    modified = created + datetime.timedelta(seconds=rng.randrange(60 * 86400))
+    addrs = []
+    for _ in range(rng.choice([0, 1, 1, 1, 2, 3])):
+        addrs.append(address(rng, alloc("address"), cid, first, last))
+    attrs = []
+    for aid, _name, value in ATTRIBUTES:
+        if rng.random() < 0.3:
+            attrs.append({"id": alloc("attribute"), "attribute_id": aid,
+                          "attribute_value": value(rng), "customer_id": cid,
+                          "date_created": iso_z(created), "date_modified": iso_z(modified)})
+    credit = round(rng.choice([0, 0, 0, 5, 12.5, 40]), 2)
+    return {
+        "id": cid, "authentication": {"force_password_reset": rng.random() < 0.05},
+        "company": "" if rng.random() < 0.8 else "%s Ltd" % last,
+        "customer_group_id": rng.choice([0, 0, 1, 2]),
+        "email": email_ or "%s.%s.%d@example.com" % (slug(first), slug(last), cid),
+        "first_name": first, "last_name": last, "notes": "",
+        "phone": "" if rng.random() < 0.3 else "+1 555 %04d" % rng.randint(0, 9999),
+        "registration_ip_address": "192.0.2.%d" % rng.randint(1, 254),
+        "tax_exempt_category": "", "date_created": iso_z(created),
+        "date_modified": iso_z(modified),
+        "accepts_product_review_abandoned_cart_emails": rng.random() < 0.4,
+        "origin_channel_id": 1, "channel_ids": None,
+        "address_count": len(addrs), "attribute_count": len(attrs),
+        "addresses": addrs, "store_credit_amounts": [{"amount": credit}],
+        "attributes": attrs,
+        "form_fields": [] if rng.random() < 0.6 else [
+            {"name": "How did you hear about us?",
+             "value": rng.choice(["Friend", "Search", "Podcast"])}],
+    }
+
+
 def gen_customers(rng, n):
-    out, next_addr, next_attr = [], 1, 1
-    for cid in range(1, n + 1):
-        first, last = rng.choice(FIRST), rng.choice(LAST)
-        created = when(rng)
-        modified = created + datetime.timedelta(seconds=rng.randrange(60 * 86400))
-        addrs = []
-        for _ in range(rng.choice([0, 1, 1, 1, 2, 3])):
-            addrs.append(address(rng, next_addr, cid, first, last))
-            next_addr += 1
-        attrs = []
-        for aid, _name, value in ATTRIBUTES:
-            if rng.random() < 0.3:
-                attrs.append({"id": next_attr, "attribute_id": aid, "attribute_value": value(rng),
-                              "customer_id": cid, "date_created": iso_z(created),
-                              "date_modified": iso_z(modified)})
-                next_attr += 1
-        credit = round(rng.choice([0, 0, 0, 5, 12.5, 40]), 2)
-        out.append({
-            "id": cid, "authentication": {"force_password_reset": rng.random() < 0.05},
-            "company": "" if rng.random() < 0.8 else "%s Ltd" % last,
-            "customer_group_id": rng.choice([0, 0, 1, 2]),
-            "email": "%s.%s.%d@example.com" % (slug(first), slug(last), cid),
-            "first_name": first, "last_name": last, "notes": "",
-            "phone": "" if rng.random() < 0.3 else "+1 555 %04d" % rng.randint(0, 9999),
-            "registration_ip_address": "192.0.2.%d" % rng.randint(1, 254),
-            "tax_exempt_category": "", "date_created": iso_z(created),
-            "date_modified": iso_z(modified),
-            "accepts_product_review_abandoned_cart_emails": rng.random() < 0.4,
-            "origin_channel_id": 1, "channel_ids": None,
-            "address_count": len(addrs), "attribute_count": len(attrs),
-            "addresses": addrs, "store_credit_amounts": [{"amount": credit}],
-            "attributes": attrs,
-            "form_fields": [] if rng.random() < 0.6 else [
-                {"name": "How did you hear about us?",
-                 "value": rng.choice(["Friend", "Search", "Podcast"])}],
-        })
+    alloc = SeqAlloc()
+    out = [build_customer(rng, cid, alloc) for cid in range(1, n + 1)]
     if n >= 3:
         c = out[2]
         c["first_name"] = "\u062f\u0627\u0646\u0629"
         c["last_name"] = "O\u0308lc\u0327er \U0001F600"
         c["notes"] = "RTL \u05e2\u05d1\u05e8\u05d9\u05ea and emoji \U0001F9ED"
     return out
+
+
+def bench_customer(ctx, cid):
+    """Bench customer cid, derived from (seed, cid) alone; its email from cid alone, so
+    lookups by email need not generate it."""
+    rng = random.Random("customer:%d:%d" % (ctx.seed, cid))
+    return build_customer(rng, cid, BenchAlloc(cid), bench_email(cid))
+
+
+def bench_email(cid):
+    return "bench.customer.%07d@example.com" % cid
 
 
 # ---- orders -------------------------------------------------------------------------------
@@ -757,22 +770,35 @@ def store_info(ctx):
 
 # ---- presets ------------------------------------------------------------------------------
 
-def generate(ctx, preset):
-    """Build every record of a preset. Returns (types dict of record lists, bench count).
+def bench_sizes(preset):
+    """(products, customers) of a bench:N or bench:N/C preset; customers is None for bench:N,
+    whose handful of customers are generated like the sample's."""
+    n, slash, c = preset[6:].partition("/")
+    if not n.isdigit() or (slash and not c.isdigit()):
+        raise ValueError("bench preset must be bench:N or bench:N/C, not %r" % preset)
+    sizes = (int(n), int(c) if slash else None)
+    if any(x is not None and x > 10 ** 7 for x in sizes):
+        raise ValueError("bench size out of range")
+    return sizes
 
-    For preset bench:N the products list is empty and bench count is N: products are then
-    derived on demand by bench_product().
+
+def generate(ctx, preset):
+    """Build every record of a preset. Returns (types dict of record lists, bench product
+    count, bench customer count).
+
+    For preset bench:N the products list is empty and the product count is N: products are
+    then derived on demand by bench_product(). bench:N/C also leaves the customers list empty
+    and derives C customers on demand by bench_customer(); orders then pick among the first
+    ten of them.
     """
-    bench_n = 0
+    bench_n, bench_c = 0, None
     if preset == "sample":
         counts = SAMPLE_COUNTS
     elif preset == "empty":
         counts = EMPTY_COUNTS
     elif preset.startswith("bench:"):
         counts = BENCH_COUNTS
-        bench_n = int(preset[6:])
-        if bench_n < 0 or bench_n > 10 ** 7:
-            raise ValueError("bench size out of range")
+        bench_n, bench_c = bench_sizes(preset)
     else:
         raise ValueError("unknown preset %r" % preset)
     rng = random.Random(ctx.seed)
@@ -793,7 +819,12 @@ def generate(ctx, preset):
         if len(products) >= 5:
             apply_product_traps(products[2], products[4])
     out["products"] = products
-    out["customers"] = gen_customers(rng, counts["customers"])
+    if bench_c is None:
+        out["customers"] = gen_customers(rng, counts["customers"])
+        buyers = out["customers"]
+    else:
+        out["customers"] = []
+        buyers = [bench_customer(ctx, cid) for cid in range(1, min(bench_c, 10) + 1)]
     out["coupons"] = gen_coupons(rng, counts["coupons"], [p["id"] for p in products[:50]],
                                  main_cats)
     if bench_n:
@@ -806,7 +837,7 @@ def generate(ctx, preset):
     orders = []
     if products or bench_n:
         for oid in range(100, 100 + counts["orders"]):
-            orders.append(gen_order(rng, ctx, ids, oid, out["customers"], pick_product,
+            orders.append(gen_order(rng, ctx, ids, oid, buyers, pick_product,
                                     out["coupons"]))
     out["orders"] = orders
     out["pages"] = gen_pages(rng, counts["pages"])
@@ -815,4 +846,4 @@ def generate(ctx, preset):
                                      out["brands"], out["categories"], out["pages"],
                                      out["blog_posts"])
     out["themes"] = gen_themes(rng, counts["themes"])
-    return out, bench_n
+    return out, bench_n, bench_c or 0

@@ -50,6 +50,9 @@ class Table:
     def get(self, rid):
         return self.rows.get(rid)
 
+    def field(self, rid, name):
+        return self.rows[rid].get(name)
+
     def count(self):
         return len(self.rows)
 
@@ -67,15 +70,19 @@ class Table:
         return found
 
 
-class LazyProducts:
-    """Products of a bench store: a compact id array plus an overlay of changed records."""
+class LazyTable:
+    """Records of a bench store: a compact id array plus an overlay of changed records; an
+    unchanged record is derived from its id by make() whenever it is asked for."""
 
     key = "id"
 
-    def __init__(self, ctx, n, cats, brands):
-        self.ctx, self.n, self.cats, self.brands = ctx, n, cats, brands
+    def __init__(self, ctx, n):
+        self.ctx, self.n = ctx, n
         self._ids = array("l", range(1, n + 1))
         self.overlay = {}
+
+    def make(self, rid):
+        raise NotImplementedError
 
     def ids(self):
         return self._ids
@@ -89,19 +96,19 @@ class LazyProducts:
             return None
         rec = self.overlay.get(rid)
         if rec is None:
-            rec = data.bench_product(self.ctx, rid, self.cats, self.brands)
+            rec = self.make(rid)
         return rec
 
     def field(self, rid, name):
-        """sku and name of an unchanged bench product without generating it."""
         rec = self.overlay.get(rid)
         if rec is not None:
             return rec.get(name)
-        if name == "sku":
-            return data.bench_sku(rid)
-        if name == "name":
-            return data.bench_name(rid)
-        return self.get(rid).get(name)
+        cheap = self.cheap_field(rid, name)
+        return cheap if cheap is not None else self.get(rid).get(name)
+
+    def cheap_field(self, rid, name):
+        """A member of an unchanged record known without generating it, or None."""
+        return None
 
     def count(self):
         return len(self._ids)
@@ -121,6 +128,34 @@ class LazyProducts:
         del self._ids[bisect.bisect_left(self._ids, rid)]
         self.overlay.pop(rid, None)
         return True
+
+
+class LazyProducts(LazyTable):
+    """Products of a bench store (data.bench_product)."""
+
+    def __init__(self, ctx, n, cats, brands):
+        LazyTable.__init__(self, ctx, n)
+        self.cats, self.brands = cats, brands
+
+    def make(self, rid):
+        return data.bench_product(self.ctx, rid, self.cats, self.brands)
+
+    def cheap_field(self, rid, name):
+        if name == "sku":
+            return data.bench_sku(rid)
+        if name == "name":
+            return data.bench_name(rid)
+        return None
+
+
+class LazyCustomers(LazyTable):
+    """Customers of a bench:N/C store (data.bench_customer)."""
+
+    def make(self, rid):
+        return data.bench_customer(self.ctx, rid)
+
+    def cheap_field(self, rid, name):
+        return data.bench_email(rid) if name == "email" else None
 
 
 class FaultRule:
@@ -194,12 +229,14 @@ class Store:
 
     def load(self):
         """(Re)build the preset's initial state and clear faults, jobs and the window."""
-        generated, bench_n = data.generate(self.ctx, self.preset)
+        generated, bench_n, bench_c = data.generate(self.ctx, self.preset)
         tables = {t: Table(KEY.get(t, "id"), generated[t]) for t in TYPES}
         if bench_n:
             cats = [c["category_id"] for c in generated["categories"] if c["tree_id"] == 1]
             tables["products"] = LazyProducts(self.ctx, bench_n, cats,
                                               [b["id"] for b in generated["brands"]])
+        if bench_c:
+            tables["customers"] = LazyCustomers(self.ctx, bench_c)
         with self.lock:
             self.tables = tables
             self.info = data.store_info(self.ctx)
@@ -261,7 +298,7 @@ class Store:
             snap = {}
             for t in TYPES:
                 table = self.tables[t]
-                if isinstance(table, LazyProducts):
+                if isinstance(table, LazyTable):
                     snap[t] = ("lazy", array("l", table.ids()), dict(table.overlay))
                 else:
                     snap[t] = ("rows", dict(table.rows))
@@ -283,8 +320,7 @@ class Store:
             suspects = (set(old_overlay) | set(table.overlay)) & old_ids & new_ids
 
             def before(rid):
-                return old_overlay.get(rid) or data.bench_product(table.ctx, rid, table.cats,
-                                                                  table.brands)
+                return old_overlay.get(rid) or table.make(rid)
         else:
             rows = old[1]
             old_ids, new_ids = set(rows), set(table.ids())

@@ -89,7 +89,7 @@ def email_taken(store, email, own=None, batch=()):
     low = email.lower()
     if low in batch:
         return True
-    return any(table.get(i)["email"].lower() == low for i in table.ids() if i != own)
+    return any(table.field(i, "email").lower() == low for i in table.ids() if i != own)
 
 
 def email_error(idx, email):

@@ -11,9 +11,10 @@ import json
 from urllib.parse import urlsplit
 
 from api import ApiError, v2_error, v3_error
-from store import LazyProducts
+from store import LazyTable
 
-# sub-record id counters of a bench store start above every id bench_product can derive
+# sub-record id counters of a bench store start above every id bench_product or
+# bench_customer can derive
 BENCH_SUB_BASE = 2 * 10 ** 8
 
 
@@ -136,7 +137,7 @@ def alloc(store, kind):
     if kind not in seq:
         rtype, ids_of = SCANS[kind]
         table = store.table(rtype)
-        if isinstance(table, LazyProducts):
+        if isinstance(table, LazyTable):
             top = BENCH_SUB_BASE
         else:
             top = max((i for r in table.rows.values() for i in ids_of(r)), default=0)

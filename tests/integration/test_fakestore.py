@@ -534,6 +534,29 @@ def test_bench(c):
     c.request("DELETE", "/_fake/stores/bench")
 
 
+def test_bench_customers(c):
+    """bench:N/C: C customers derived on demand, found by email without the rest, writable."""
+    st, _, made = c.json("POST", "/_fake/stores", {"hash": "benchc", "preset": "bench:20/30000"})
+    check(st == 201 and made["counts"]["customers"] == 30000 and
+          made["counts"]["products"] == 20, "bench:20/30000 store %r" % made.get("counts"))
+    b = "/stores/benchc/v3/customers"
+    st, _, page = c.json("GET", b + "?limit=250&include=addresses,attributes")
+    ids = [x["id"] for x in page["data"]]
+    check(ids == list(range(1, 251)) and page["meta"]["pagination"]["total"] == 30000,
+          "bench customers page %r" % ids[:3])
+    st, _, one = c.json("GET", b + "?email:in=BENCH.customer.0029999@example.com&include=addresses")
+    check([x["id"] for x in one["data"]] == [29999], "bench customer by email")
+    st, _, again = c.json("GET", b + "?id:in=29999&include=addresses")
+    check(again["data"] == one["data"], "bench customer is stable")
+    st, _, _ = c.json("POST", b, [{"email": "bench.customer.0000007@example.com",
+                                   "first_name": "A", "last_name": "B"}])
+    check(st == 422, "a bench customer's email is taken (%d)" % st)
+    st, _, new = c.json("POST", b, [{"email": "fresh@example.com", "first_name": "A",
+                                     "last_name": "B"}])
+    check(st == 200 and new["data"][0]["id"] == 30001, "create after the bench customers")
+    c.request("DELETE", "/_fake/stores/benchc")
+
+
 def test_mutate_and_stats(c):
     st, _, made = c.json("POST", "/_fake/stores/o7sample/mutate", {
         "op": "create", "type": "customers",
@@ -620,6 +643,7 @@ def main():
              ("tree concurrency", lambda: test_tree_concurrency(c, port)),
              ("themes", lambda: test_themes(c)),
              ("bench preset", lambda: test_bench(c)),
+             ("bench preset with customers", lambda: test_bench_customers(c)),
              ("mutate and stats", lambda: test_mutate_and_stats(c)),
              ("throughput", lambda: test_throughput(port)),
              ("refuses non-loopback", test_refuses_non_loopback)]
