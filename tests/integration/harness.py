@@ -33,11 +33,13 @@ class FakeStore:
         for s in stores:
             cmd += ["--store", s]
         cmd += list(args)
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     text=True)
+        self.log = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.log, text=True)
         line = self.proc.stdout.readline()
         if "listening on" not in line:
-            raise RuntimeError("fake store did not start: %r" % line)
+            self.proc.wait(10)
+            self.log.seek(0)
+            raise RuntimeError("fake store did not start: %r\n%s" % (line, self.log.read()[-3000:]))
         self.url = line.split("listening on", 1)[1].strip()
         atexit.register(self.stop)
 
