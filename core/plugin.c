@@ -237,6 +237,7 @@ static void read_description(lua_State *L, o7_plugin *p)
     p->restore_batch = field_int(L, d, "restore_batch");
     p->restore_parallel = field_int(L, d, "restore_parallel");
     p->restore_parent = field_str(L, d, "restore_parent");
+    read_query(L, d, "restore_needs", &p->restore_needs, &p->nneeds);
 
     lua_getfield(L, d, "depends");           /* [d, deps] */
     size_t nd = lua_objlen(L, -1);
@@ -281,6 +282,7 @@ static void plugin_clear(o7_plugin *p)
     free(p->scope);
     free(p->file);
     free(p->restore_parent);
+    free_query(p->restore_needs, p->nneeds);
     for (size_t i = 0; i < p->ndepends; i++)
         free(p->depends[i]);
     free(p->depends);

@@ -47,6 +47,8 @@ typedef struct o7_plugin {
     int restore_batch;     /* records per call of restore.write */
     int restore_parallel;  /* batches in flight */
     char *restore_parent;  /* member naming a record's parent: parents go first */
+    o7_query_param *restore_needs; /* member ("a" or "a.b") -> type it references */
+    size_t nneeds;
     o7_list_spec list;
     int ref; /* registry reference to the description table */
 } o7_plugin;

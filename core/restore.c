@@ -25,7 +25,39 @@ typedef struct line {
     char id[64];
     char parent[64];
     int depth;
+    char probed[16]; /* --only dependencies: the outcome a dry pass found */
 } line;
+
+/* A set of record ids, as text. */
+typedef struct idlist {
+    char (*ids)[64];
+    size_t n, cap;
+} idlist;
+
+static int idlist_has(const idlist *l, const char *id)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->ids[i], id) == 0)
+            return 1;
+    return 0;
+}
+
+/* Adds id unless present; returns 1 when it was new. */
+static int idlist_add(idlist *l, const char *id)
+{
+    if (id[0] == '\0' || strcmp(id, "0") == 0 || idlist_has(l, id))
+        return 0;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        void *p = realloc(l->ids, cap * sizeof *l->ids);
+        if (p == NULL)
+            return 0;
+        l->ids = p;
+        l->cap = cap;
+    }
+    snprintf(l->ids[l->n++], 64, "%s", id);
+    return 1;
+}
 
 typedef struct rrun rrun;
 
@@ -37,10 +69,15 @@ typedef struct rtype {
     line *lines;
     size_t nlines, next;
     int inflight;
+    int filtered;   /* only the records in filter (--only and what they need) */
+    idlist filter;
+    int probe;      /* a dependency of --only: create what is missing, touch nothing else */
+    int probing;    /* the dry pass of a probe is running */
 } rtype;
 
 typedef struct task {
     rtype *t;
+    int dry;        /* writes refused for this batch */
     o7_fetch *f;
     size_t n;
     char **raws;
@@ -89,8 +126,43 @@ static void add_item(rrun *r, const char *type, const char *id, const char *outc
     snprintf(it->fields, sizeof it->fields, "%s", fields ? fields : "");
 }
 
-/* Counts an outcome; records that need a line get one. */
+static int tally(rrun *r, rtype *t, const char *id, const char *outcome, const char *detail,
+                 const char *fields);
+
+/* The dry pass over an --only dependency: a record that would be created is
+ * missing and gets the real pass; any other is settled now, and one that
+ * exists but differs is kept as it is. */
+static int probed(rrun *r, rtype *t, const char *id, const char *outcome, const char *detail,
+                  const char *fields)
+{
+    for (size_t i = 0; i < t->nlines; i++) {
+        if (strcmp(t->lines[i].id, id) != 0)
+            continue;
+        snprintf(t->lines[i].probed, sizeof t->lines[i].probed, "%s", outcome);
+        break;
+    }
+    if (strcmp(outcome, "created") == 0)
+        return 0;
+    if (strcmp(outcome, "updated") == 0) {
+        char why[512];
+        snprintf(why, sizeof why, "exists in the target and differs from the backup; left as it "
+                 "is, since --only brings along only missing records");
+        return tally(r, t, id, "kept", why, fields);
+    }
+    return tally(r, t, id, outcome, detail, fields);
+}
+
+/* Counts an outcome; during a dependency's dry pass, notes it instead. */
 static int count(rrun *r, rtype *t, const char *id, const char *outcome, const char *detail,
+                 const char *fields)
+{
+    if (t->probing)
+        return probed(r, t, id, outcome, detail, fields);
+    return tally(r, t, id, outcome, detail, fields);
+}
+
+/* Counts an outcome; records that need a line get one. */
+static int tally(rrun *r, rtype *t, const char *id, const char *outcome, const char *detail,
                  const char *fields)
 {
     o7_restore_counts *c = &t->res->c;
@@ -156,17 +228,9 @@ static void key_text(const o7_json_span *rec, const char *member, char out[64])
     }
 }
 
-static int wanted(const rrun *r, const rtype *t, const char *id)
+static int wanted(const rtype *t, const char *id)
 {
-    const o7_restore_opts *o = r->opts;
-    if (o->only_type == NULL)
-        return 1;
-    if (strcmp(o->only_type, t->p->type) != 0)
-        return 0;
-    for (size_t i = 0; i < o->nonly; i++)
-        if (strcmp(o->only_ids[i], id) == 0)
-            return 1;
-    return 0;
+    return !t->filtered || idlist_has(&t->filter, id);
 }
 
 static int by_depth(const void *a, const void *b)
@@ -231,7 +295,7 @@ static o7_rc spool(rrun *r, rtype *t, const o7_manifest *m, const o7_manifest_ty
             continue; /* verify has already vouched for every line */
         key_text(&rec, keym, l.id);
         key_text(&rec, t->p->restore_parent, l.parent);
-        if (!wanted(r, t, l.id))
+        if (!wanted(t, l.id))
             continue;
         line *ls = realloc(t->lines, (t->nlines + 1) * sizeof *ls);
         if (ls == NULL) {
@@ -463,7 +527,7 @@ static void task_step(task *k, long status, const char *body, size_t blen)
         case O7_FETCH_DELETE: {
             const char *m = q.op == O7_FETCH_GET ? "GET" : q.op == O7_FETCH_POST ? "POST"
                             : q.op == O7_FETCH_PUT ? "PUT" : "DELETE";
-            if (r->ctx.dry_run && q.op != O7_FETCH_GET) {
+            if (k->dry && q.op != O7_FETCH_GET) {
                 snprintf(k->error, sizeof k->error, "plugin %s tried to write in a dry run",
                          t->p->type);
                 task_end(k);
@@ -494,7 +558,9 @@ static void task_step(task *k, long status, const char *body, size_t blen)
             continue;
         }
         case O7_FETCH_REMEMBER:
-            if (!r->ctx.dry_run && q.c)
+            /* A dependency's dry pass may note records it found: that is a
+             * fact about the target, not a write to it. */
+            if (!r->ctx.dry_run && (!k->dry || t->probing) && q.c)
                 o7_catalog_idmap_put(r->cat, r->ctx.source_store, r->ctx.target_store, q.a, q.b,
                                      q.c, NULL);
             status = 1;
@@ -580,7 +646,10 @@ static o7_rc batch_start(rtype *t)
     }
     t->next += n;
     o7_err e = {0};
-    if (o7_restore_start(r->ps, t->p, (const char *const *)k->raws, k->lens, n, &r->ctx, &k->f,
+    k->dry = r->ctx.dry_run || t->probing;
+    o7_restore_ctx ctx = r->ctx;
+    ctx.dry_run = k->dry;
+    if (o7_restore_start(r->ps, t->p, (const char *const *)k->raws, k->lens, n, &ctx, &k->f,
                          &e) != O7_OK) {
         snprintf(k->error, sizeof k->error, "%s", e.msg);
         t->inflight++;
@@ -617,8 +686,8 @@ static int type_index(const o7_manifest *m, const char *type)
 }
 
 /* Types of the plan, each after the types it depends on (within the plan). */
-static o7_rc plan_types(rrun *r, const o7_manifest *m, const o7_plugin ***out, size_t *n,
-                        o7_err *err)
+static o7_rc plan_types(rrun *r, const o7_manifest *m, const char *const *names, size_t nnames,
+                        const o7_plugin ***out, size_t *n, o7_err *err)
 {
     const o7_restore_opts *o = r->opts;
     const o7_plugin **pick = calloc(m->ntypes + 1, sizeof *pick);
@@ -643,6 +712,11 @@ static o7_rc plan_types(rrun *r, const o7_manifest *m, const o7_plugin ***out, s
         int in = o->only_type ? strcmp(o->only_type, type) == 0 : o->types == NULL;
         for (size_t j = 0; j < o->ntypes; j++)
             in |= strcmp(o->types[j], type) == 0;
+        if (names) {
+            in = 0;
+            for (size_t j = 0; j < nnames; j++)
+                in |= strcmp(names[j], type) == 0;
+        }
         if (in)
             pick[np++] = o7_plugins_find(r->ps, type) ? o7_plugins_find(r->ps, type) : NULL;
         if (in && pick[np - 1] == NULL) {
@@ -763,13 +837,32 @@ static o7_rc prepare(rrun *r, const o7_manifest *m, const o7_plugin **plan, size
 static o7_rc run_type(rrun *r, rtype *t, const o7_manifest *m, o7_err *err)
 {
     const o7_manifest_type *mt = &m->types[type_index(m, t->p->type)];
-    o7_rc rc = spool(r, t, m, mt, err);
+    o7_rc rc = t->spool ? O7_OK : spool(r, t, m, mt, err);
     if (rc != O7_OK)
         return rc;
     o7_info("restore", "%s: %zu records to %s store %s", t->p->type, t->nlines,
             r->ctx.dry_run ? "plan for" : "restore into", r->ctx.target_store);
-    type_pump(t);
     o7_err loop = {0};
+    if (t->probe) {
+        /* First a dry pass to learn which of these dependencies the target
+         * lacks; only those go through the real pass. */
+        t->probing = 1;
+        type_pump(t);
+        rc = o7_http_run(r->http, &loop);
+        t->probing = 0;
+        size_t keep = 0;
+        for (size_t i = 0; i < t->nlines; i++)
+            if (strcmp(t->lines[i].probed, "created") == 0)
+                t->lines[keep++] = t->lines[i];
+        t->nlines = keep;
+        t->next = 0;
+        if (rc != O7_OK && r->fatal[0] == '\0')
+            snprintf(r->fatal, sizeof r->fatal, "%s", loop.msg);
+        if (keep)
+            o7_info("restore", "%s: %zu missing in store %s, needed by the records named",
+                    t->p->type, keep, r->ctx.target_store);
+    }
+    type_pump(t);
     rc = o7_http_run(r->http, &loop);
     if (rc != O7_OK && r->fatal[0] == '\0')
         snprintf(r->fatal, sizeof r->fatal, "%s", loop.msg);
@@ -779,6 +872,139 @@ static o7_rc run_type(rrun *r, rtype *t, const o7_manifest *m, o7_err *err)
               r->fatal[0] ? r->fatal : "not attempted", NULL);
     snprintf(t->res->status, sizeof t->res->status, "%s",
              t->res->c.failed ? "failed" : "complete");
+    return O7_OK;
+}
+
+/* ---- --only and what it needs ---------------------------------------------- */
+
+/* The ids a need ("member" or "member.sub") finds in one record. */
+static void need_ids(const o7_json_span *rec, const char *need, idlist *out, int *grew)
+{
+    char member[64], sub[64] = "";
+    const char *dot = strchr(need, '.');
+    snprintf(member, sizeof member, "%.*s", (int)(dot ? (size_t)(dot - need) : strlen(need)),
+             need);
+    if (dot)
+        snprintf(sub, sizeof sub, "%s", dot + 1);
+    o7_json_span v, e, k;
+    if (o7_json_get(rec, member, &v) != O7_OK)
+        return;
+    char id[64];
+    if (v.kind == O7_JSON_ARRAY) {
+        o7_json_iter it;
+        o7_json_iter_init(&it, &v);
+        while (o7_json_next(&it, &k, &e)) {
+            if (sub[0] && e.kind == O7_JSON_OBJECT)
+                key_text(&e, sub, id);
+            else
+                snprintf(id, sizeof id, "%.*s", (int)(e.len < 63 ? e.len : 63), e.p);
+            if (e.kind == O7_JSON_STRING && !sub[0]) {
+                char *s = NULL;
+                if (o7_json_str(&e, &s) == O7_OK)
+                    snprintf(id, sizeof id, "%s", s);
+                free(s);
+            }
+            *grew |= idlist_add(out, id);
+        }
+    } else if (sub[0] && v.kind == O7_JSON_OBJECT) {
+        key_text(&v, sub, id);
+        *grew |= idlist_add(out, id);
+    } else {
+        key_text(rec, member, id);
+        *grew |= idlist_add(out, id);
+    }
+}
+
+/* Reads t's planned records and adds what they need to the filters of the
+ * types they point at. Returns 1 when some filter grew. */
+static int collect_needs(rtype *t, rtype *all, size_t nall)
+{
+    int grew = 0;
+    char *buf = NULL;
+    for (size_t i = 0; i < t->nlines; i++) {
+        line *l = &t->lines[i];
+        char *nb = realloc(buf, l->len + 1);
+        if (nb == NULL)
+            break;
+        buf = nb;
+        if (pread(fileno(t->spool), buf, l->len, l->off) != (ssize_t)l->len)
+            break;
+        o7_json_span rec;
+        if (o7_json_parse(buf, l->len, &rec, NULL) != O7_OK)
+            continue;
+        for (size_t n = 0; n < t->p->nneeds; n++) {
+            for (size_t j = 0; j < nall; j++) {
+                rtype *d = &all[j];
+                if (d->p == NULL || strcmp(d->p->type, t->p->restore_needs[n].value) != 0)
+                    continue;
+                int added = 0;
+                need_ids(&rec, t->p->restore_needs[n].name, &d->filter, &added);
+                d->filtered = 1;
+                grew |= added;
+            }
+        }
+    }
+    free(buf);
+    return grew;
+}
+
+static void rtype_unspool(rtype *t)
+{
+    if (t->spool)
+        fclose(t->spool);
+    t->spool = NULL;
+    free(t->lines);
+    t->lines = NULL;
+    t->nlines = t->next = 0;
+}
+
+/* For --only TYPE:IDS: those records, and every record they need (through
+ * the plugins' restore.needs, followed until nothing new turns up) that the
+ * backup holds. Fills all[] (one per manifest type, spooled and filtered)
+ * and names[] with the types that have something to restore. */
+static o7_rc plan_only(rrun *r, const o7_manifest *m, rtype *all, o7_restore_type *scratch,
+                       const char **names, size_t *nnames, o7_err *err)
+{
+    const o7_restore_opts *o = r->opts;
+    int only = type_index(m, o->only_type);
+    if (only < 0)
+        return o7_fail(err, O7_ERR_USAGE, "backup %s has no type %s", m->backup_id,
+                       o->only_type);
+    for (size_t i = 0; i < m->ntypes; i++) {
+        all[i].r = r;
+        all[i].p = o7_plugins_find(r->ps, m->types[i].type);
+        all[i].res = &scratch[i];
+        if (all[i].p && !all[i].p->has_restore)
+            all[i].p = NULL;
+    }
+    if (all[only].p == NULL)
+        return o7_fail(err, O7_ERR_USAGE, "no loaded plugin can restore type %s",
+                       o->only_type);
+    all[only].filtered = 1;
+    for (size_t i = 0; i < o->nonly; i++)
+        idlist_add(&all[only].filter, o->only_ids[i]);
+    for (int round = 0; round < 16; round++) {
+        int grew = 0;
+        for (size_t i = 0; i < m->ntypes; i++) {
+            rtype *t = &all[i];
+            if (t->p == NULL || !t->filtered)
+                continue;
+            rtype_unspool(t);
+            o7_rc rc = spool(r, t, m, &m->types[i], err);
+            if (rc != O7_OK)
+                return rc;
+            grew |= collect_needs(t, all, m->ntypes);
+        }
+        if (!grew)
+            break;
+    }
+    *nnames = 0;
+    for (size_t i = 0; i < m->ntypes; i++) {
+        if (all[i].p == NULL || !all[i].filtered || (all[i].nlines == 0 && (int)i != only))
+            continue;
+        all[i].probe = (int)i != only;
+        names[(*nnames)++] = m->types[i].type;
+    }
     return O7_OK;
 }
 
@@ -814,7 +1040,20 @@ o7_rc o7_restore_run(const o7_conf *conf, o7_catalog *cat, o7_storage *st, o7_pl
 
     const o7_plugin **plan = NULL;
     size_t np = 0;
-    rc = plan_types(&r, &m, &plan, &np, err);
+    rtype *all = NULL;
+    o7_restore_type *scratch = NULL;
+    const char **names = NULL;
+    size_t nnames = 0;
+    if (opts->only_type) {
+        all = calloc(m.ntypes + 1, sizeof *all);
+        scratch = calloc(m.ntypes + 1, sizeof *scratch);
+        names = calloc(m.ntypes + 1, sizeof *names);
+        rc = all && scratch && names
+                 ? plan_only(&r, &m, all, scratch, names, &nnames, err)
+                 : o7_fail(err, O7_ERR_NOMEM, "out of memory");
+    }
+    if (rc == O7_OK)
+        rc = plan_types(&r, &m, names, nnames, &plan, &np, err);
     int lock = -1;
     if (rc == O7_OK && !opts->dry_run)
         rc = o7_store_lock(conf, res->target_store, &lock, err);
@@ -829,6 +1068,13 @@ o7_rc o7_restore_run(const o7_conf *conf, o7_catalog *cat, o7_storage *st, o7_pl
                              err->msg, NULL);
         o7_store_unlock(lock);
         free(plan);
+        for (size_t i = 0; all && i < m.ntypes; i++) {
+            rtype_unspool(&all[i]);
+            free(all[i].filter.ids);
+        }
+        free(all);
+        free(scratch);
+        free(names);
         o7_manifest_free(&m);
         return rc;
     }
@@ -864,6 +1110,18 @@ o7_rc o7_restore_run(const o7_conf *conf, o7_catalog *cat, o7_storage *st, o7_pl
         t->p = plan[i];
         t->res = &res->types[i];
         snprintf(t->res->type, sizeof t->res->type, "%s", plan[i]->type);
+        for (size_t j = 0; all && j < m.ntypes; j++) {
+            if (all[j].p != plan[i])
+                continue;
+            /* Planned and spooled already: take it over. */
+            o7_restore_type *keep = t->res;
+            *t = all[j];
+            t->res = keep;
+            t->res->records = (int64_t)t->nlines;
+            all[j].spool = NULL;
+            all[j].lines = NULL;
+            all[j].filter.ids = NULL;
+        }
         if (!plan[i]->has_restore) {
             snprintf(t->res->status, sizeof t->res->status, "skipped");
             snprintf(t->res->error, sizeof t->res->error,
@@ -882,11 +1140,17 @@ o7_rc o7_restore_run(const o7_conf *conf, o7_catalog *cat, o7_storage *st, o7_pl
         }
     }
     for (size_t i = 0; i < np; i++) {
-        if (ts[i].spool)
-            fclose(ts[i].spool);
-        free(ts[i].lines);
+        rtype_unspool(&ts[i]);
+        free(ts[i].filter.ids);
     }
     free(ts);
+    for (size_t i = 0; all && i < m.ntypes; i++) {
+        rtype_unspool(&all[i]);
+        free(all[i].filter.ids);
+    }
+    free(all);
+    free(scratch);
+    free(names);
     free(plan);
     o7_manifest_free(&m);
     res->http = *o7_http_get_stats(r.http);

@@ -255,6 +255,7 @@ return {
     restore = {
         batch = 50,
         parent = "parent_id",
+        needs = { parent_id = "categories", tree_id = "category_trees" },
         write = write,
     },
 }

@@ -423,6 +423,7 @@ return {
     },
     restore = {
         batch = 10,
+        needs = { customer_id = "customers", ["products.product_id"] = "products" },
         -- one batch at a time: stock is read before and set back after
         parallel = 1,
         write = write,

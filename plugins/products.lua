@@ -569,6 +569,8 @@ return {
     restore = {
         batch = 10,
         parallel = 2,
+        -- what --only brings along when the target lacks it
+        needs = { brand_id = "brands", categories = "categories" },
         write = restore_write,
     },
 }

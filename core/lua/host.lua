@@ -182,6 +182,18 @@ local function describe(p, file)
         -- batch at a time, in the order the core sorts them.
         d.restore_parallel = r.parent and 1 or parallel
         d.restore_parent = r.parent
+        -- needs: member -> type, the references a record cannot do without
+        -- ("a.b" reads b in each element of a); --only brings the missing
+        -- ones along.
+        local needs = {}
+        for member, kind in pairs(r.needs or {}) do
+            if type(member) ~= "string" or type(kind) ~= "string" then
+                error("restore.needs maps member names to type names", 0)
+            end
+            needs[#needs + 1] = { member, kind }
+        end
+        table.sort(needs, function(a, b) return a[1] < b[1] end)
+        d.restore_needs = needs
     end
     d.has_children = p.children ~= nil
     d.has_fetch = p.fetch ~= nil

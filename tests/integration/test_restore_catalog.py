@@ -291,8 +291,11 @@ def test_only_restores_exactly_those_records():
     old = {p["id"] for p in dump(SRC, "products")}
     code, doc = restore(S["backup"], "--only", "products:%d,%d" % (a["id"], b["id"]))
     assert code == 0, doc
-    assert list(doc["types"]) == ["products"], doc["types"]
     assert counts(doc, "products") == {"created": 2}, doc["types"]
+    # What they need is still there: looked at, matched, left alone.
+    for t in doc["types"]:
+        if t != "products":
+            assert set(counts(doc, t)) <= {"unchanged"}, (t, doc["types"][t])
     new = {p["id"]: p for p in dump(SRC, "products") if p["id"] not in old}
     assert sorted(p["sku"] for p in new.values()) == sorted([a["sku"], b["sku"]])
     touched = set(i for w in writes(SRC) for i in w["ids"].get("products", []))
@@ -302,18 +305,28 @@ def test_only_restores_exactly_those_records():
     api(SRC, "PUT", "/v3/catalog/products/%d" % products[102]["id"],
         {"price": products[102]["price"]})
 
-    # Into a store that lacks the brand and categories: the product comes without them, and
-    # its report line names each missing reference (--only restores one type only).
-    pick = next(p for p in products[:50] if p["brand_id"])
+    # Into a store that lacks the brand and categories: they come along (the product's
+    # brand, its categories and their parents, the tree they hang from), and nothing else.
+    pick = next(p for p in products[:50] if p["brand_id"] and p["categories"])
     code, doc = restore(S["backup"], "--to", ONLY, "--only", "products:%d" % pick["id"])
     assert code == 0, doc
     assert counts(doc, "products") == {"created": 1}, doc["types"]
-    reason = lines(doc, "products")[0]["reason"]
-    assert "brands %d" % pick["brand_id"] in reason, reason
+    assert counts(doc, "brands") == {"created": 1}, doc["types"]
+    src_brands = {b["id"]: b for b in dump(SRC, "brands")}
+    src_cats = {c["category_id"]: c for c in dump(SRC, "categories")}
+    want_cats = set()
     for c in pick["categories"]:
-        assert "categories %d" % c in reason, reason
+        while c:
+            want_cats.add(c)
+            c = src_cats[c]["parent_id"]
+    assert counts(doc, "categories") == {"created": len(want_cats)}, doc["types"]
     [made] = dump(ONLY, "products")
-    assert made["sku"] == pick["sku"] and made["brand_id"] == 0 and made["categories"] == []
+    [brand] = dump(ONLY, "brands")
+    assert made["sku"] == pick["sku"] and made["brand_id"] == brand["id"]
+    assert brand["name"] == src_brands[pick["brand_id"]]["name"]
+    cats = {c["category_id"]: c["name"] for c in dump(ONLY, "categories")}
+    assert sorted(cats[c] for c in made["categories"]) == \
+        sorted(src_cats[c]["name"] for c in pick["categories"])
 
 
 def test_conflict_on_create_updates_the_holder():
