@@ -768,6 +768,48 @@ def store_info(ctx):
                          "storefront_limits": {"active_channels": 2, "total_channels": 5}}}
 
 
+# ---- store settings: channels, customer groups, tax classes ---------------------------------
+
+# The storefront channels of each preset; every store has channel 1. Trees and pages hang from
+# channels, and ids differ between stores, so a restore maps them by name.
+CHANNELS = {"sample": ((1, "Default"), (2, "Second storefront"))}
+TAX_CLASSES = ("Non-Taxable Products", "Shipping", "Gift Wrapping")
+STAMP = "2024-01-15T10:00:00+00:00"
+
+
+def channel(cid, name):
+    return {"id": cid, "name": name, "type": "storefront", "platform": "bigcommerce",
+            "status": "active", "is_listable_from_ui": True, "is_visible": True,
+            "date_created": STAMP, "date_modified": STAMP}
+
+
+def gen_channels(preset):
+    return [channel(cid, name) for cid, name in CHANNELS.get(preset, ((1, "Default"),))]
+
+
+def gen_customer_groups(category_id, product_id):
+    """Three groups (the sample's customers point at 1 and 2); the third one's discount rules
+    name a category and a product, which a restore must remap."""
+    def group(gid, name, rules, access):
+        return {"id": gid, "name": name, "is_default": False, "category_access": access,
+                "discount_rules": rules, "is_group_for_guests": False,
+                "date_created": STAMP, "date_modified": STAMP}
+    vip = [{"type": "category", "method": "percent", "amount": "5.0000",
+            "category_id": category_id}]
+    if product_id:
+        vip.append({"type": "product", "method": "fixed", "amount": "2.0000",
+                    "product_id": product_id})
+    return [group(1, "Retail", [], {"type": "all"}),
+            group(2, "Wholesale", [{"type": "all", "method": "percent", "amount": "10.0000"}],
+                  {"type": "all"}),
+            group(3, "VIP", vip, {"type": "specific", "categories": [category_id]})]
+
+
+def gen_tax_classes():
+    return [{"id": i, "name": name, "created_at": STAMP, "updated_at": STAMP}
+            for i, name in enumerate(TAX_CLASSES, 1)]
+
+
 # ---- presets ------------------------------------------------------------------------------
 
 def bench_sizes(preset):
@@ -846,4 +888,9 @@ def generate(ctx, preset):
                                      out["brands"], out["categories"], out["pages"],
                                      out["blog_posts"])
     out["themes"] = gen_themes(rng, counts["themes"])
+    out["channels"] = gen_channels(preset)
+    settings = preset != "empty" and main_cats
+    first_product = products[0]["id"] if products else (1 if bench_n else 0)
+    out["customer_groups"] = gen_customer_groups(main_cats[0], first_product) if settings else []
+    out["tax_classes"] = gen_tax_classes() if settings else []
     return out, bench_n, bench_c or 0

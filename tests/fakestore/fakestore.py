@@ -32,6 +32,7 @@ import themezip  # noqa: E402
 import write_catalog  # noqa: E402
 import write_content  # noqa: E402
 import write_sales  # noqa: E402
+import write_settings  # noqa: E402
 from jsonraw import dumpb, dumps  # noqa: E402
 from store import ALL_SCOPES, TYPES, UNLIMITED, Store  # noqa: E402
 
@@ -550,7 +551,8 @@ def add_cli_stores(app, args):
 
 
 def main(argv):
-    api.register(write_catalog.ROUTES + write_sales.ROUTES + write_content.ROUTES)
+    api.register(write_catalog.ROUTES + write_sales.ROUTES + write_content.ROUTES +
+                 write_settings.ROUTES)
     args = parse_args(argv)
     host = loopback(args.host)
     if host is None:

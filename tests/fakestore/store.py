@@ -15,7 +15,8 @@ from array import array
 import data
 
 TYPES = ["products", "brands", "category_trees", "categories", "customers", "orders", "pages",
-         "blog_posts", "redirects", "coupons", "themes"]
+         "blog_posts", "redirects", "coupons", "themes", "channels", "customer_groups",
+         "tax_classes"]
 KEY = {"categories": "category_id", "themes": "uuid"}
 
 AREAS = ["products", "customers", "orders", "transactions", "content", "marketing",

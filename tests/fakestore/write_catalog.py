@@ -996,11 +996,6 @@ def first_product_in(store, cats):
 
 # ---- reads a restore needs -------------------------------------------------------------------
 
-# Channels per preset. Trees map one-to-one to channels, so a restore must know which channels
-# a target store has before it creates a tree; the sample store has two storefronts.
-CHANNELS = {"sample": ((1, "Default"), (2, "Second storefront"))}
-
-
 def get_brand(store, req, m):
     """One brand by id; 404 when missing."""
     with store.lock:
@@ -1008,17 +1003,6 @@ def get_brand(store, req, m):
     if brand is None:
         fail(404, "The requested brand was not found.")
     return one(brand)
-
-
-def get_channels(store, req, m):
-    """GET /v3/channels: the preset's storefront channels (every store has channel 1)."""
-    chans = CHANNELS.get(store.preset, ((1, "Default"),))
-    data = [{"id": cid, "name": name, "type": "storefront", "platform": "bigcommerce",
-             "status": "active", "is_listable_from_ui": True, "is_visible": True}
-            for cid, name in chans]
-    return json_resp(200, {"data": data, "meta": {"pagination": {
-        "total": len(data), "count": len(data), "per_page": 50, "current_page": 1,
-        "total_pages": 1, "links": {"current": "?page=1&limit=50"}}}})
 
 
 # ---- routing ---------------------------------------------------------------------------------
@@ -1068,7 +1052,6 @@ ROUTES = [
     ("PUT", r"/v3/catalog/brands/" + NUM, put_brand, "products", None),
     ("DELETE", r"/v3/catalog/brands/" + NUM, delete_brand, "products", None),
     ("GET", r"/v3/catalog/brands/" + NUM, get_brand, "products", None),
-    ("GET", r"/v3/channels", get_channels, "store_channel_settings", None),
     ("PUT", r"/v3/catalog/trees", put_trees, "products", None),
     ("POST", r"/v3/catalog/trees/categories", post_tree_categories, "products", None),
     ("PUT", r"/v3/catalog/trees/categories", put_tree_categories, "products", None),
