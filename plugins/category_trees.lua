@@ -5,7 +5,8 @@
 -- tree that is created or renamed. A tree is matched by its own id (same store), then the id
 -- map, then its name, then (same store) the tree that holds its channel: a channel has one
 -- tree. A tree whose channel does not exist in the target, or already has another tree, is
--- skipped with the reason; channel ids are taken as they are (o7 keeps no channel map yet).
+-- skipped with the reason. Channel ids are the target's own: mapped by name (channels);
+-- channel 1, the default storefront, exists everywhere.
 local R = require("_restore")
 
 local TREES = "/v3/catalog/trees"
@@ -38,6 +39,15 @@ end
 
 local function first_channel(rec)
     return type(rec.channels) == "table" and rec.channels[1] or nil
+end
+
+-- The target's id of the tree's channel: the same in the same store, else through the id
+-- map; nil when it cannot be mapped.
+local function target_channel(api, ch)
+    if ch == nil or api.same_store then return ch end
+    local m = api.map("channels", ch)
+    if m == nil and tonumber(ch) == 1 then return 1 end
+    return m
 end
 
 local function holder_of(trees, channel)
@@ -77,14 +87,16 @@ local function plan(api, batch, trees)
                 owners[#owners + 1] = { rec = rec, outcome = "updated", fields = { "name" } }
             end
         else
-            local ch = first_channel(rec)
+            local old = first_channel(rec)
+            local ch = target_channel(api, old)
             channels = channels or channel_ids(api)
             local holder = ch and holder_of(trees, ch)
-            if ch == nil then
+            if old == nil then
                 api.report(rec.id, "skipped", "the tree names no channel")
-            elseif not channels[ch] then
-                api.report(rec.id, "skipped", ("channel %s does not exist in store %s, and a " ..
-                    "tree belongs to exactly one channel"):format(tostring(ch), api.target_store))
+            elseif ch == nil or not channels[ch] then
+                api.report(rec.id, "skipped", ("channel %s does not exist in store %s (no " ..
+                    "channel of that name), and a tree belongs to exactly one channel"):format(
+                    tostring(old), api.target_store))
             elseif holder then
                 api.report(rec.id, "skipped", ("channel %s already has tree %d (%s), and a " ..
                     "channel has one tree"):format(tostring(ch), holder.id, holder.name))
@@ -122,6 +134,7 @@ return {
     type = "category_trees",
     version = "1.1.0",
     scope = "store_v2_products_read_only",
+    depends = { "channels" },
     natural_key = { "name" },
     list = {
         api = "v3",
@@ -132,6 +145,7 @@ return {
     restore = {
         batch = 50,
         parallel = 1,
+        needs = { channels = "channels" },
         write = write,
     },
 }

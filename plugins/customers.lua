@@ -44,28 +44,34 @@ local function address_body(api, a, customer_id)
     return b
 end
 
--- Ids the target store defines for itself: a customer group, channels.
--- Channel 1 (the default storefront) exists in every store; the rest go
--- through the id map, or stay as they are and are named in the detail.
+-- Ids the target store defines for itself: a customer group, channels. They go through
+-- the id map, which the customer_groups and channels restores fill by name. Channel 1 (the
+-- default storefront) exists in every store. In another store a group that cannot be
+-- mapped becomes 0 (no group) and a channel is dropped; both are named in the detail.
 local function target_ids(api, body, notes)
     if api.same_store then return end
     local g = tonumber(body.customer_group_id)
     if g and g ~= 0 then
         local m = api.map("customer_groups", g)
-        if m then body.customer_group_id = m
-        else notes[#notes + 1] = ("customer group %d kept as the source store's id "
-            .. "(groups are not in the backup, so not matched by name)"):format(g) end
+        body.customer_group_id = m or 0
+        if m == nil then
+            notes[#notes + 1] = ("customer group %d is not in the target store (no group of "
+                .. "that name), so the customer is in no group"):format(g)
+        end
     end
     local function channel(id)
-        if tonumber(id) == nil or tonumber(id) == 1 then return id end
+        if tonumber(id) == nil then return id end
         local m = api.map("channels", id)
-        if m then return m end
-        notes[#notes + 1] = ("channel %s kept as the source store's id"):format(tostring(id))
-        return id
+        if m or tonumber(id) == 1 then return m or id end
+        notes[#notes + 1] = ("channel %s is not in the target store (no channel of that name)"
+            .. ", so it is left out"):format(tostring(id))
+        return nil
     end
     if body.origin_channel_id ~= nil then body.origin_channel_id = channel(body.origin_channel_id) end
     if type(body.channel_ids) == "table" then
-        for i, c in ipairs(body.channel_ids) do body.channel_ids[i] = channel(c) end
+        local keep = {}
+        for _, c in ipairs(body.channel_ids) do keep[#keep + 1] = channel(c) end
+        body.channel_ids = api.json.array(keep)
     end
 end
 
@@ -345,6 +351,7 @@ return {
     type = "customers",
     version = "1.0.0",
     scope = "store_v2_customers_read_only",
+    depends = { "customer_groups", "channels" },
     natural_key = { "email" },
     list = {
         api = "v3",
@@ -357,6 +364,9 @@ return {
         batch = BATCH,
         -- the API allows 3 concurrent customer PUTs
         parallel = 3,
+        -- what --only brings along when the target lacks it (groups and channels are mapped)
+        needs = { customer_group_id = "customer_groups", channel_ids = "channels",
+            origin_channel_id = "channels" },
         write = write,
     },
 }

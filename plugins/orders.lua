@@ -210,12 +210,16 @@ local function order_body(api, rec, products, notes)
         staff_notes = rec.staff_notes, customer_message = rec.customer_message,
         payment_method = rec.payment_method }
     for _, f in ipairs(COSTS) do body[f] = rec[f] end
+    -- the channel is the target's own: mapped by name (channels); channel 1, the default
+    -- storefront, exists everywhere; another one the target lacks is left out (channel 1)
     local ch = tonumber(rec.channel_id)
-    if ch and ch ~= 1 and not api.same_store then
-        ch = api.map("channels", ch) or ch
-        if ch == rec.channel_id then
-            notes[#notes + 1] = ("channel %d kept as the source store's id"):format(ch)
+    if ch and not api.same_store then
+        local m = api.map("channels", ch)
+        if m == nil and ch ~= 1 then
+            notes[#notes + 1] = ("channel %d is not in the target store (no channel of that "
+                .. "name), so the order is in the default channel"):format(ch)
         end
+        ch = m or (ch == 1 and 1 or nil)
     end
     body.channel_id = ch
     local ships = {}
@@ -407,7 +411,7 @@ return {
     type = "orders",
     version = "1.0.0",
     scope = "store_v2_orders_read_only",
-    depends = { "customers", "products" },
+    depends = { "customers", "products", "channels" },
     natural_key = { "external_order_id" },
     list = {
         api = "v2",
@@ -423,7 +427,8 @@ return {
     },
     restore = {
         batch = 10,
-        needs = { customer_id = "customers", ["products.product_id"] = "products" },
+        needs = { customer_id = "customers", ["products.product_id"] = "products",
+            channel_id = "channels" },
         -- one batch at a time: stock is read before and set back after
         parallel = 1,
         write = write,

@@ -27,8 +27,9 @@ local function index(api)
     return { id = by_id, key = by_key }
 end
 
--- parent_id through the id map; channel_id is the target's own: channel 1
--- exists everywhere, others go through the map or are named in the detail.
+-- parent_id through the id map; channel_id is the target's own: mapped by
+-- name (channels), and channel 1, the default storefront, exists everywhere.
+-- Returns a skip reason when the page's channel is not in the target.
 local function references(api, body, notes)
     local parent = tonumber(body.parent_id)
     if parent and parent ~= 0 then
@@ -42,11 +43,13 @@ local function references(api, body, notes)
         body.parent_id = m
     end
     local ch = tonumber(body.channel_id)
-    if not api.same_store and ch and ch ~= 1 then
+    if not api.same_store and ch then
         local m = api.map("channels", ch)
         if m then body.channel_id = m
-        else notes[#notes + 1] = ("channel %d kept as the source store's id (channels are not "
-            .. "in the backup, so not matched by name)"):format(ch) end
+        elseif ch ~= 1 then
+            return ("channel %d is not in the target store (no channel of that name), and a "
+                .. "page belongs to its channel"):format(ch)
+        end
     end
 end
 
@@ -73,7 +76,8 @@ end
 local function one(api, item, live)
     local id, notes = item.id, {}
     local body = R.strip(item.rec, { "id" })
-    references(api, body, notes)
+    local skip = references(api, body, notes)
+    if skip then return api.report(id, "skipped", skip) end
     local note = table.concat(notes, "; ")
     local p = find(api, live, id, body)
     if p ~= nil then return update(api, id, p, body, note) end
@@ -105,6 +109,7 @@ return {
     type = "pages",
     version = "1.0.0",
     scope = "store_v2_content_read_only",
+    depends = { "channels" },
     natural_key = { "channel_id", "url" },
     list = {
         api = "v3",
@@ -116,6 +121,7 @@ return {
     restore = {
         batch = 50,
         parent = "parent_id",
+        needs = { channel_id = "channels" },
         write = function(api, batch)
             local live = index(api)
             for _, item in ipairs(batch) do

@@ -115,9 +115,12 @@ local function product_body(api, rec)
         end
         body.related_products = keep
     end
+    -- tax_class_id is the target's own id: mapped by the class's name (tax_classes)
     local missing = R.remap(api, body, { brand_id = "brands", categories = "categories",
-                                         related_products = "products" })
+                                         related_products = "products",
+                                         tax_class_id = "tax_classes" })
     if body.brand_id == nil and rec.brand_id ~= nil then body.brand_id = 0 end
+    if body.tax_class_id == nil and rec.tax_class_id ~= nil then body.tax_class_id = 0 end
     if auto then table.insert(body.related_products, 1, -1) end
     if body.related_products then arr(api, body.related_products) end
     return body, missing
@@ -548,7 +551,7 @@ return {
     type = "products",
     version = "1.1.0",
     scope = "store_v2_products_read_only",
-    depends = { "brands", "categories" },
+    depends = { "brands", "categories", "tax_classes" },
     natural_key = { "sku", "custom_url.url" },
     list = {
         api = "v3",
@@ -570,7 +573,7 @@ return {
         batch = 10,
         parallel = 2,
         -- what --only brings along when the target lacks it
-        needs = { brand_id = "brands", categories = "categories" },
+        needs = { brand_id = "brands", categories = "categories", tax_class_id = "tax_classes" },
         write = restore_write,
     },
 }
