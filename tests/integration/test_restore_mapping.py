@@ -234,5 +234,18 @@ def test_9_same_store_keeps_its_ids():
     assert live["customer_group_id"] == 3 and live["channel_ids"] == [1, 2], live
 
 
+def test_99_dry_run_into_another_store_writes_nothing():
+    store = "mdry"
+    fake.call("POST", "/_fake/stores", {"hash": store, "preset": "empty"})
+    ws.add_store(store)
+    fake.call("POST", "/_fake/stats/reset")
+    doc = restore("--to", store, "--types", "channels,customer_groups,tax_classes",
+                  "--dry-run")
+    assert counts(doc, "customer_groups") == {"created": 3}, doc["types"]
+    assert counts(doc, "tax_classes") == {"created": 3}, doc["types"]
+    assert counts(doc, "channels") == {"unchanged": 1, "skipped": 2}, doc["types"]
+    assert fake.call("GET", "/_fake/stores/%s/writes" % store)["writes"] == []
+
+
 if __name__ == "__main__":
     main(globals())
