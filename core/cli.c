@@ -594,14 +594,14 @@ static void backup_json(const o7_backup_result *r, o7_buf *b)
 static void backup_human(const o7_backup_result *r)
 {
     int64_t records = 0, bytes = 0, stored = 0;
-    fprintf(stdout, "%-14s %10s %12s %12s  %s\n", "TYPE", "RECORDS", "BYTES", "STORED",
+    fprintf(stdout, "%-16s %10s %12s %12s  %s\n", "TYPE", "RECORDS", "BYTES", "STORED",
             "STATUS");
     for (size_t i = 0; i < r->ntypes; i++) {
         const o7_type_result *t = &r->types[i];
         char b1[32], b2[32];
         human_bytes(t->bytes, b1);
         human_bytes(t->stored_bytes, b2);
-        fprintf(stdout, "%-14s %10lld %12s %12s  %s\n", t->type, (long long)t->records, b1, b2,
+        fprintf(stdout, "%-16s %10lld %12s %12s  %s\n", t->type, (long long)t->records, b1, b2,
                 t->status);
         records += t->records;
         bytes += t->bytes;
@@ -610,14 +610,14 @@ static void backup_human(const o7_backup_result *r)
     for (size_t i = 0; i < r->nattachments; i++) {
         char b1[32];
         human_bytes(r->attachments[i].bytes, b1);
-        fprintf(stdout, "%-14s %10s %12s %12s  attachment %s\n", r->attachments[i].type, "-",
+        fprintf(stdout, "%-16s %10s %12s %12s  attachment %s\n", r->attachments[i].type, "-",
                 b1, b1, r->attachments[i].object);
     }
     char b1[32], b2[32];
     human_bytes(bytes, b1);
     human_bytes(stored, b2);
     double secs = (double)(r->finished_ms - r->started_ms) / 1000.0;
-    fprintf(stdout, "%-14s %10lld %12s %12s\n", "total", (long long)records, b1, b2);
+    fprintf(stdout, "%-16s %10lld %12s %12s\n", "total", (long long)records, b1, b2);
     fprintf(stdout, "backup %s of store %s: %s in %.1f s, %llu requests (%.3f per record)\n",
             r->id, r->store_hash, r->status, secs, (unsigned long long)r->http.sent,
             records ? (double)r->http.sent / (double)records : 0.0);
@@ -966,9 +966,9 @@ static int cmd_plugins(ctx *c, int argc, char **argv)
         put_json(&b);
         o7_buf_free(&b);
     } else {
-        printf("%-14s %-8s %-8s %s\n", "TYPE", "VERSION", "PAGING", "FILE");
+        printf("%-16s %-8s %-8s %s\n", "TYPE", "VERSION", "PAGING", "FILE");
         for (size_t i = 0; i < ps->n; i++)
-            printf("%-14s %-8s %-8s %s\n", ps->items[i].type, ps->items[i].version,
+            printf("%-16s %-8s %-8s %s\n", ps->items[i].type, ps->items[i].version,
                    paging_name(&ps->items[i]), ps->items[i].file);
         for (size_t i = 0; i < ps->nfailures; i++)
             printf("FAILED %s: %s\n", ps->failures[i].file, ps->failures[i].reason);
@@ -1401,11 +1401,11 @@ static void restore_json(const o7_restore_result *r, o7_buf *b)
 
 static void restore_human(const o7_restore_result *r)
 {
-    printf("%-14s %8s %8s %8s %9s %8s %6s %7s\n", "TYPE", "RECORDS", "CREATED", "UPDATED",
+    printf("%-16s %8s %8s %8s %9s %8s %6s %7s\n", "TYPE", "RECORDS", "CREATED", "UPDATED",
            "UNCHANGED", "SKIPPED", "KEPT", "FAILED");
     for (size_t i = 0; i < r->ntypes; i++) {
         const o7_restore_type *t = &r->types[i];
-        printf("%-14s %8lld %8lld %8lld %9lld %8lld %6lld %7lld%s%s\n", t->type,
+        printf("%-16s %8lld %8lld %8lld %9lld %8lld %6lld %7lld%s%s\n", t->type,
                (long long)t->records, (long long)t->c.created, (long long)t->c.updated,
                (long long)t->c.unchanged, (long long)t->c.skipped, (long long)t->c.kept,
                (long long)t->c.failed, t->error[0] ? "  " : "", t->error);
