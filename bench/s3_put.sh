@@ -61,7 +61,7 @@ timed() {
 : > "$tmp/o7.txt"
 : > "$tmp/aws.txt"
 for i in $(seq "$runs"); do
-    timed "$driver" put bench.bin "$tmp/payload" >> "$tmp/o7.txt"
+    timed "$driver" ${O7_PARALLEL:+--parallel "$O7_PARALLEL"} put bench.bin "$tmp/payload" >> "$tmp/o7.txt"
     timed aws --endpoint-url "$O7_S3_ENDPOINT" s3 cp --only-show-errors "$tmp/payload" \
         s3://bench/aws/bench.bin >> "$tmp/aws.txt"
     echo "run $i: o7 $(tail -1 "$tmp/o7.txt")  aws $(tail -1 "$tmp/aws.txt")  (ms, KiB)" >&2
