@@ -152,6 +152,13 @@ static void rfc3339(int64_t t, char out[32])
     strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* Appends `, "name": "value"` (value as a JSON string). */
+static void jfield(o7_buf *b, const char *name, const char *value)
+{
+    o7_buf_printf(b, ", \"%s\": ", name);
+    jstr(b, value);
+}
+
 static void jtime(o7_buf *b, int64_t t)
 {
     char s[32];
@@ -449,10 +456,8 @@ static o7_rc print_store(void *ud, const o7_store_row *row)
         o7_buf_puts(lo->b, lo->n ? ", {" : "{");
         o7_buf_puts(lo->b, "\"store_hash\": ");
         jstr(lo->b, row->hash);
-        o7_buf_puts(lo->b, ", \"state\": ");
-        jstr(lo->b, row->state);
-        o7_buf_puts(lo->b, ", \"scopes\": ");
-        jstr(lo->b, row->scopes);
+        jfield(lo->b, "state", row->state);
+        jfield(lo->b, "scopes", row->scopes);
         o7_buf_puts(lo->b, ", \"updated_at\": ");
         jtime(lo->b, row->updated_at);
         o7_buf_puts(lo->b, "}");
@@ -538,17 +543,14 @@ static void backup_json(const o7_backup_result *r, o7_buf *b)
 {
     o7_buf_puts(b, "{\"backup_id\": ");
     jstr(b, r->id);
-    o7_buf_puts(b, ", \"store_hash\": ");
-    jstr(b, r->store_hash);
-    o7_buf_puts(b, ", \"status\": ");
-    jstr(b, r->status);
+    jfield(b, "store_hash", r->store_hash);
+    jfield(b, "status", r->status);
     o7_buf_puts(b, ", \"started_at\": ");
     jtime(b, r->started_at);
     o7_buf_puts(b, ", \"finished_at\": ");
     jtime(b, r->finished_at);
     if (strcmp(r->status, "complete") != 0) {
-        o7_buf_puts(b, ", \"error\": ");
-        jstr(b, r->error);
+        jfield(b, "error", r->error);
     }
     int64_t records = 0, requests = (int64_t)r->http.sent;
     o7_buf_puts(b, ", \"types\": {");
@@ -561,14 +563,11 @@ static void backup_json(const o7_backup_result *r, o7_buf *b)
                       "\"status\": ", (long long)t->records, (long long)t->bytes,
                       (long long)t->stored_bytes);
         jstr(b, t->status);
-        o7_buf_puts(b, ", \"object\": ");
-        jstr(b, t->object);
-        o7_buf_puts(b, ", \"sha256\": ");
-        jstr(b, t->sha256);
+        jfield(b, "object", t->object);
+        jfield(b, "sha256", t->sha256);
         o7_buf_printf(b, ", \"requests\": %lld", (long long)t->requests);
         if (t->error[0]) {
-            o7_buf_puts(b, ", \"error\": ");
-            jstr(b, t->error);
+            jfield(b, "error", t->error);
         }
         o7_buf_puts(b, "}");
     }
@@ -577,8 +576,7 @@ static void backup_json(const o7_backup_result *r, o7_buf *b)
         const o7_attachment *a = &r->attachments[i];
         o7_buf_puts(b, i ? ", {\"object\": " : "{\"object\": ");
         jstr(b, a->object);
-        o7_buf_puts(b, ", \"type\": ");
-        jstr(b, a->type);
+        jfield(b, "type", a->type);
         o7_buf_printf(b, ", \"bytes\": %lld, \"sha256\": ", (long long)a->bytes);
         jstr(b, a->sha256);
         o7_buf_puts(b, "}");
@@ -734,10 +732,8 @@ static void row_types_json(o7_buf *b, const o7_backup_row *row)
                       "\"status\": ", (long long)t->records, (long long)t->bytes,
                       (long long)t->stored_bytes);
         jstr(b, t->status);
-        o7_buf_puts(b, ", \"object\": ");
-        jstr(b, t->object);
-        o7_buf_puts(b, ", \"sha256\": ");
-        jstr(b, t->sha256);
+        jfield(b, "object", t->object);
+        jfield(b, "sha256", t->sha256);
         o7_buf_puts(b, "}");
     }
     o7_buf_puts(b, "}");
@@ -750,10 +746,8 @@ static o7_rc print_backup(void *ud, const o7_backup_row *row)
         o7_buf *b = lo->b;
         o7_buf_puts(b, lo->n ? ", {\"backup_id\": " : "{\"backup_id\": ");
         jstr(b, row->id);
-        o7_buf_puts(b, ", \"status\": ");
-        jstr(b, row->status);
-        o7_buf_puts(b, ", \"kind\": ");
-        jstr(b, row->kind);
+        jfield(b, "status", row->status);
+        jfield(b, "kind", row->kind);
         o7_buf_puts(b, ", \"started_at\": ");
         jtime(b, row->started_at);
         o7_buf_puts(b, ", \"finished_at\": ");
@@ -762,8 +756,7 @@ static o7_rc print_backup(void *ud, const o7_backup_row *row)
                       (long long)row->records, (long long)row->bytes,
                       (long long)row->stored_bytes);
         if (row->error[0]) {
-            o7_buf_puts(b, ", \"error\": ");
-            jstr(b, row->error);
+            jfield(b, "error", row->error);
         }
         o7_buf_puts(b, ", \"types\": ");
         row_types_json(b, row);
@@ -871,23 +864,19 @@ static int cmd_verify(ctx *c, int argc, char **argv)
         jstr(&b, argv[0]);
         o7_buf_printf(&b, ", \"status\": \"%s\"", rc == O7_OK ? "ok" : "failed");
         if (rc != O7_OK) {
-            o7_buf_puts(&b, ", \"error\": ");
-            jstr(&b, e.msg);
+            jfield(&b, "error", e.msg);
         }
         o7_buf_puts(&b, ", \"objects\": [");
         for (size_t i = 0; i < n; i++) {
             o7_buf_puts(&b, i ? ", {\"object\": " : "{\"object\": ");
             jstr(&b, items[i].object);
-            o7_buf_puts(&b, ", \"type\": ");
-            jstr(&b, items[i].type);
-            o7_buf_puts(&b, ", \"status\": ");
-            jstr(&b, items[i].status);
+            jfield(&b, "type", items[i].type);
+            jfield(&b, "status", items[i].status);
             o7_buf_printf(&b, ", \"records\": %lld, \"bytes\": %lld, \"stored_bytes\": %lld",
                           (long long)items[i].records, (long long)items[i].bytes,
                           (long long)items[i].stored_bytes);
             if (items[i].error[0]) {
-                o7_buf_puts(&b, ", \"error\": ");
-                jstr(&b, items[i].error);
+                jfield(&b, "error", items[i].error);
             }
             o7_buf_puts(&b, "}");
         }
@@ -939,14 +928,10 @@ static int cmd_plugins(ctx *c, int argc, char **argv)
             const o7_plugin *p = &ps->items[i];
             o7_buf_puts(&b, i ? ", {\"type\": " : "{\"type\": ");
             jstr(&b, p->type);
-            o7_buf_puts(&b, ", \"version\": ");
-            jstr(&b, p->version);
-            o7_buf_puts(&b, ", \"file\": ");
-            jstr(&b, p->file);
-            o7_buf_puts(&b, ", \"scope\": ");
-            jstr(&b, p->scope);
-            o7_buf_puts(&b, ", \"paging\": ");
-            jstr(&b, paging_name(p));
+            jfield(&b, "version", p->version);
+            jfield(&b, "file", p->file);
+            jfield(&b, "scope", p->scope);
+            jfield(&b, "paging", paging_name(p));
             o7_buf_puts(&b, ", \"depends\": [");
             for (size_t j = 0; j < p->ndepends; j++) {
                 o7_buf_puts(&b, j ? ", " : "");
@@ -958,8 +943,7 @@ static int cmd_plugins(ctx *c, int argc, char **argv)
         for (size_t i = 0; i < ps->nfailures; i++) {
             o7_buf_puts(&b, i ? ", {\"file\": " : "{\"file\": ");
             jstr(&b, ps->failures[i].file);
-            o7_buf_puts(&b, ", \"reason\": ");
-            jstr(&b, ps->failures[i].reason);
+            jfield(&b, "reason", ps->failures[i].reason);
             o7_buf_puts(&b, "}");
         }
         o7_buf_puts(&b, "]}\n");
@@ -1089,18 +1073,12 @@ static o7_rc print_audit(void *ud, const o7_audit_row *row)
         o7_buf *b = lo->b;
         o7_buf_puts(b, lo->n ? ", {\"at\": " : "{\"at\": ");
         jtime(b, row->at);
-        o7_buf_puts(b, ", \"store_hash\": ");
-        jstr(b, row->store_hash);
-        o7_buf_puts(b, ", \"actor\": ");
-        jstr(b, row->actor);
-        o7_buf_puts(b, ", \"action\": ");
-        jstr(b, row->action);
-        o7_buf_puts(b, ", \"types\": ");
-        jstr(b, row->types);
-        o7_buf_puts(b, ", \"status\": ");
-        jstr(b, row->status);
-        o7_buf_puts(b, ", \"detail\": ");
-        jstr(b, row->detail);
+        jfield(b, "store_hash", row->store_hash);
+        jfield(b, "actor", row->actor);
+        jfield(b, "action", row->action);
+        jfield(b, "types", row->types);
+        jfield(b, "status", row->status);
+        jfield(b, "detail", row->detail);
         o7_buf_puts(b, "}");
     } else {
         char t[32];
@@ -1320,8 +1298,7 @@ static int cmd_gc(ctx *c, int argc, char **argv)
         o7_buf_printf(&b, "{\"status\": \"ok\", \"folders_removed\": %d, \"stores_busy\": %d, "
                       "\"uploads_swept\": %s", removed, busy, ge.rc == O7_OK ? "true" : "false");
         if (ge.rc != O7_OK) {
-            o7_buf_puts(&b, ", \"warning\": ");
-            jstr(&b, ge.msg);
+            jfield(&b, "warning", ge.msg);
         }
         o7_buf_puts(&b, "}\n");
         put_json(&b);
@@ -1339,12 +1316,9 @@ static void restore_json(const o7_restore_result *r, o7_buf *b)
 {
     o7_buf_puts(b, "{\"backup_id\": ");
     jstr(b, r->backup_id);
-    o7_buf_puts(b, ", \"source_store\": ");
-    jstr(b, r->source_store);
-    o7_buf_puts(b, ", \"target_store\": ");
-    jstr(b, r->target_store);
-    o7_buf_puts(b, ", \"status\": ");
-    jstr(b, r->status);
+    jfield(b, "source_store", r->source_store);
+    jfield(b, "target_store", r->target_store);
+    jfield(b, "status", r->status);
     o7_buf_printf(b, ", \"dry_run\": %s", r->dry_run ? "true" : "false");
     o7_buf_puts(b, ", \"safety_backup_id\": ");
     if (r->safety_backup_id[0])
@@ -1356,8 +1330,7 @@ static void restore_json(const o7_restore_result *r, o7_buf *b)
     o7_buf_puts(b, ", \"finished_at\": ");
     jtime(b, r->finished_at);
     if (r->error[0]) {
-        o7_buf_puts(b, ", \"error\": ");
-        jstr(b, r->error);
+        jfield(b, "error", r->error);
     }
     o7_buf_puts(b, ", \"types\": {");
     for (size_t i = 0; i < r->ntypes; i++) {
@@ -1372,8 +1345,7 @@ static void restore_json(const o7_restore_result *r, o7_buf *b)
                       (long long)c->updated, (long long)c->unchanged, (long long)c->skipped,
                       (long long)c->kept, (long long)c->failed);
         if (t->error[0]) {
-            o7_buf_puts(b, ", \"error\": ");
-            jstr(b, t->error);
+            jfield(b, "error", t->error);
         }
         o7_buf_puts(b, "}");
     }
@@ -1382,15 +1354,11 @@ static void restore_json(const o7_restore_result *r, o7_buf *b)
         const o7_restore_item *it = &r->items[i];
         o7_buf_puts(b, i ? ", {\"type\": " : "{\"type\": ");
         jstr(b, it->type);
-        o7_buf_puts(b, ", \"id\": ");
-        jstr(b, it->id);
-        o7_buf_puts(b, ", \"outcome\": ");
-        jstr(b, it->outcome);
-        o7_buf_puts(b, ", \"reason\": ");
-        jstr(b, it->detail);
+        jfield(b, "id", it->id);
+        jfield(b, "outcome", it->outcome);
+        jfield(b, "reason", it->detail);
         if (it->fields[0]) {
-            o7_buf_puts(b, ", \"fields\": ");
-            jstr(b, it->fields);
+            jfield(b, "fields", it->fields);
         }
         o7_buf_puts(b, "}");
     }

@@ -958,6 +958,15 @@ static void rtype_unspool(rtype *t)
     t->nlines = t->next = 0;
 }
 
+static void free_rtypes(rtype *ts, size_t n)
+{
+    for (size_t i = 0; ts && i < n; i++) {
+        rtype_unspool(&ts[i]);
+        free(ts[i].filter.ids);
+    }
+    free(ts);
+}
+
 /* For --only TYPE:IDS: those records, and every record they need (through
  * the plugins' restore.needs, followed until nothing new turns up) that the
  * backup holds. Fills all[] (one per manifest type, spooled and filtered)
@@ -1068,11 +1077,7 @@ o7_rc o7_restore_run(const o7_conf *conf, o7_catalog *cat, o7_storage *st, o7_pl
                              err->msg, NULL);
         o7_store_unlock(lock);
         free(plan);
-        for (size_t i = 0; all && i < m.ntypes; i++) {
-            rtype_unspool(&all[i]);
-            free(all[i].filter.ids);
-        }
-        free(all);
+        free_rtypes(all, all ? m.ntypes : 0);
         free(scratch);
         free(names);
         o7_manifest_free(&m);
@@ -1139,16 +1144,8 @@ o7_rc o7_restore_run(const o7_conf *conf, o7_catalog *cat, o7_storage *st, o7_pl
             snprintf(t->res->error, sizeof t->res->error, "%s", te.msg);
         }
     }
-    for (size_t i = 0; i < np; i++) {
-        rtype_unspool(&ts[i]);
-        free(ts[i].filter.ids);
-    }
-    free(ts);
-    for (size_t i = 0; all && i < m.ntypes; i++) {
-        rtype_unspool(&all[i]);
-        free(all[i].filter.ids);
-    }
-    free(all);
+    free_rtypes(ts, np);
+    free_rtypes(all, all ? m.ntypes : 0);
     free(scratch);
     free(names);
     free(plan);
