@@ -48,6 +48,16 @@ static void on_signal(int sig)
     interrupted = 1;
 }
 
+/* SIGINT and SIGTERM only set a flag that the HTTP loop checks, so a job
+ * stops at a clean point and records itself failed. */
+static void catch_stop_signals(void)
+{
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
 static int exit_for(o7_rc rc)
 {
     if (rc == O7_OK)
@@ -157,6 +167,19 @@ static void jfield(o7_buf *b, const char *name, const char *value)
 {
     o7_buf_printf(b, ", \"%s\": ", name);
     jstr(b, value);
+}
+
+/* The --json answer of a command that did one thing to one thing:
+ * {"<name>": "<value>", "status": "<status>"}. */
+static void put_done(const char *name, const char *value, const char *status)
+{
+    o7_buf b = O7_BUF_INIT;
+    o7_buf_printf(&b, "{\"%s\": ", name);
+    jstr(&b, value);
+    jfield(&b, "status", status);
+    o7_buf_puts(&b, "}\n");
+    put_json(&b);
+    o7_buf_free(&b);
 }
 
 static void jtime(o7_buf *b, int64_t t)
@@ -507,14 +530,8 @@ static int cmd_store(ctx *c, int argc, char **argv)
             return fail_err(c, &e);
         o7_catalog_audit(c->cat, argv[1], "cli", "store.remove", "", "ok",
                          "token deleted; backups kept", NULL);
-        if (c->json) {
-            o7_buf b = O7_BUF_INIT;
-            o7_buf_puts(&b, "{\"store_hash\": ");
-            jstr(&b, argv[1]);
-            o7_buf_puts(&b, ", \"status\": \"removed\"}\n");
-            put_json(&b);
-            o7_buf_free(&b);
-        }
+        if (c->json)
+            put_done("store_hash", argv[1], "removed");
         else
             printf("store %s removed: its token is deleted, its backups are kept\n", argv[1]);
         return EXIT_OK;
@@ -664,10 +681,7 @@ static int cmd_backup(ctx *c, int argc, char **argv)
     if (store_token(c, hash, &token, &e) != O7_OK)
         return fail_err(c, &e);
 
-    struct sigaction sa = {0};
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    catch_stop_signals();
 
     o7_backup_opts o = {.store_hash = hash, .token = token, .types = types_arg ? types : NULL,
                         .ntypes = ntypes, .actor = "cli", .kind = "manual",
@@ -1225,14 +1239,8 @@ static int cmd_delete(ctx *c, int argc, char **argv)
     o7_store_unlock(lock);
     if (rc != O7_OK)
         return fail_err(c, &e);
-    if (c->json) {
-        o7_buf b = O7_BUF_INIT;
-        o7_buf_puts(&b, "{\"backup_id\": ");
-        jstr(&b, argv[0]);
-        o7_buf_puts(&b, ", \"status\": \"deleted\"}\n");
-        put_json(&b);
-        o7_buf_free(&b);
-    }
+    if (c->json)
+        put_done("backup_id", argv[0], "deleted");
     else
         printf("backup %s deleted\n", argv[0]);
     return EXIT_OK;
@@ -1444,10 +1452,7 @@ static int cmd_restore(ctx *c, int argc, char **argv)
     char *token = NULL;
     if (store_token(c, to ? to : source, &token, &e) != O7_OK)
         return fail_err(c, &e);
-    struct sigaction sa = {0};
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    catch_stop_signals();
     o7_restore_opts o = {.backup_id = id, .target_store = to, .token = token,
                          .types = types_arg ? types : NULL, .ntypes = ntypes,
                          .only_type = only_type, .only_ids = ids, .nonly = nids,
