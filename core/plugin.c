@@ -588,18 +588,30 @@ static o7_rc adopt(lua_State *L, o7_fetch *f, o7_rc rc, o7_fetch **out)
     return O7_OK;
 }
 
-o7_rc o7_fetch_start(o7_plugins *ps, const o7_plugin *p, o7_fetch **out, o7_err *err)
+/* A coroutine-to-be for p, with host[start], p's description and the api
+ * pushed: [host, start, desc, api]. NULL (nothing pushed) when out of
+ * memory. */
+static o7_fetch *hook_begin(o7_plugins *ps, const o7_plugin *p, const char *start)
 {
     lua_State *L = ps->L;
     o7_fetch *f = calloc(1, sizeof *f);
     if (f == NULL)
-        return o7_fail(err, O7_ERR_NOMEM, "out of memory");
+        return NULL;
     f->ps = ps;
     f->p = p;
     lua_rawgeti(L, LUA_REGISTRYINDEX, ps->host_ref); /* [host] */
-    lua_getfield(L, -1, "start_fetch");              /* [host, start] */
+    lua_getfield(L, -1, start);                      /* [host, start] */
     lua_rawgeti(L, LUA_REGISTRYINDEX, p->ref);       /* [host, start, desc] */
     push_api(L);                                     /* [host, start, desc, api] */
+    return f;
+}
+
+o7_rc o7_fetch_start(o7_plugins *ps, const o7_plugin *p, o7_fetch **out, o7_err *err)
+{
+    lua_State *L = ps->L;
+    o7_fetch *f = hook_begin(ps, p, "start_fetch");  /* [host, start, desc, api] */
+    if (f == NULL)
+        return o7_fail(err, O7_ERR_NOMEM, "out of memory");
     o7_rc rc = call(L, p->type, "fetch", 2, 1, err);
     return adopt(L, f, rc, out);
 }
@@ -732,15 +744,9 @@ o7_rc o7_restore_start(o7_plugins *ps, const o7_plugin *p, const char *const *ra
                        o7_err *err)
 {
     lua_State *L = ps->L;
-    o7_fetch *f = calloc(1, sizeof *f);
+    o7_fetch *f = hook_begin(ps, p, "start_restore"); /* [host, start, desc, api] */
     if (f == NULL)
         return o7_fail(err, O7_ERR_NOMEM, "out of memory");
-    f->ps = ps;
-    f->p = p;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, ps->host_ref); /* [host] */
-    lua_getfield(L, -1, "start_restore");            /* [host, start] */
-    lua_rawgeti(L, LUA_REGISTRYINDEX, p->ref);       /* [host, start, desc] */
-    push_api(L);                                     /* [host, start, desc, api] */
     lua_createtable(L, (int)n, 0);                   /* [..., raws] */
     for (size_t i = 0; i < n; i++) {
         lua_pushlstring(L, raws[i], lens[i]);
